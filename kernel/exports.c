@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The hooks a KVM core calls, exported in the KVMMU namespace. */
+#include <linux/export.h>
+
+#include <kvmmu/hooks.h>
+
+EXPORT_SYMBOL_NS_GPL(kvmmu_vm_create, KVMMU);
+EXPORT_SYMBOL_NS_GPL(kvmmu_vm_destroy, KVMMU);
+EXPORT_SYMBOL_NS_GPL(kvmmu_vm_invalidate_range_start, KVMMU);
+EXPORT_SYMBOL_NS_GPL(kvmmu_vm_invalidate_range_end, KVMMU);
+EXPORT_SYMBOL_NS_GPL(kvmmu_vm_clear_flush_young, KVMMU);
+EXPORT_SYMBOL_NS_GPL(kvmmu_vm_clear_young, KVMMU);
+EXPORT_SYMBOL_NS_GPL(kvmmu_vm_test_young, KVMMU);
+EXPORT_SYMBOL_NS_GPL(kvmmu_vm_change_pte, KVMMU);
+EXPORT_SYMBOL_NS_GPL(kvmmu_vm_release, KVMMU);
+EXPORT_SYMBOL_NS_GPL(kvmmu_vm_get_counters, KVMMU);
+EXPORT_SYMBOL_NS_GPL(kvmmu_get_module_stats, KVMMU);

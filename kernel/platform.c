@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The kernel implementation of include/kvmmu/platform.h. Each function is a
+ * direct call of the kernel facility it names; no policy lives here.
+ */
+#include <linux/bug.h>
+#include <linux/kernel.h>
+#include <linux/lockdep.h>
+#include <linux/mutex.h>
+#include <linux/printk.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+
+#include <kvmmu/platform.h>
+#include <kvmmu_layout.h>
+
+static_assert(sizeof(spinlock_t) == KVMMU_SPINLOCK_SIZE);
+static_assert(sizeof(rwlock_t) == KVMMU_RWLOCK_SIZE);
+static_assert(sizeof(struct mutex) == KVMMU_MUTEX_SIZE);
+
+static gfp_t to_gfp(unsigned int f)
+{
+	static const gfp_t kind[] = {
+		[KVMMU_GFP_KERNEL] = GFP_KERNEL,
+		[KVMMU_GFP_NOWAIT] = GFP_NOWAIT,
+		[KVMMU_GFP_ATOMIC] = GFP_ATOMIC,
+		[3] = 0,
+	};
+
+	return kind[f & KVMMU_GFP_KIND_MASK] |
+	       (f & KVMMU_GFP_ZERO ? __GFP_ZERO : 0) |
+	       (f & KVMMU_GFP_ACCOUNT ? __GFP_ACCOUNT : 0) |
+	       (f & KVMMU_GFP_NOWARN ? __GFP_NOWARN : 0);
+}
+
+void *kvmmu_plat_kmalloc(size_t size, unsigned int gfp)
+{
+	return kmalloc(size, to_gfp(gfp));
+}
+
+void kvmmu_plat_kfree(const void *ptr)
+{
+	kfree(ptr);
+}
+
+void kvmmu_plat_spin_init(void *lock, const char *name, void *key)
+{
+#ifdef CONFIG_DEBUG_SPINLOCK
+	__raw_spin_lock_init(spinlock_check(lock), name, key, LD_WAIT_CONFIG);
+#else
+	spin_lock_init((spinlock_t *)lock);	/* no lockdep: no class */
+#endif
+}
+
+void kvmmu_plat_spin_lock(void *lock)
+{
+	spin_lock(lock);
+}
+
+void kvmmu_plat_spin_unlock(void *lock)
+{
+	spin_unlock(lock);
+}
+
+void kvmmu_plat_spin_assert_held(const void *lock)
+{
+	lockdep_assert_held((spinlock_t *)lock);
+}
+
+void kvmmu_plat_rwlock_init(void *lock, const char *name, void *key)
+{
+#ifdef CONFIG_DEBUG_SPINLOCK
+	__rwlock_init(lock, name, key);
+#else
+	rwlock_init((rwlock_t *)lock);
+#endif
+}
+
+void kvmmu_plat_read_lock(void *lock)
+{
+	read_lock(lock);
+}
+
+void kvmmu_plat_read_unlock(void *lock)
+{
+	read_unlock(lock);
+}
+
+void kvmmu_plat_write_lock(void *lock)
+{
+	write_lock(lock);
+}
+
+void kvmmu_plat_write_unlock(void *lock)
+{
+	write_unlock(lock);
+}
+
+void kvmmu_plat_rwlock_assert_held(const void *lock)
+{
+	lockdep_assert_held((rwlock_t *)lock);
+}
+
+void kvmmu_plat_rwlock_assert_held_write(const void *lock)
+{
+	lockdep_assert_held_write((rwlock_t *)lock);
+}
+
+void kvmmu_plat_mutex_init(void *lock, const char *name, void *key)
+{
+	__mutex_init(lock, name, key);
+}
+
+void kvmmu_plat_mutex_destroy(void *lock)
+{
+	mutex_destroy(lock);
+}
+
+void kvmmu_plat_mutex_lock(void *lock)
+{
+	mutex_lock(lock);
+}
+
+void kvmmu_plat_mutex_unlock(void *lock)
+{
+	mutex_unlock(lock);
+}
+
+void kvmmu_plat_mutex_assert_held(const void *lock)
+{
+	lockdep_assert_held((struct mutex *)lock);
+}
+
+void kvmmu_plat_might_sleep(const char *file, int line)
+{
+	__might_sleep(file, line);
+	might_resched();
+}
+
+void kvmmu_plat_bug(const char *file, int line, const char *what)
+{
+	pr_emerg("kvmmu: BUG at %s:%d: %s\n", file, line, what);
+	BUG();
+}
+
+void kvmmu_plat_log(int level, const char *fmt, ...)
+{
+	struct va_format vaf;
+	va_list args;
+
+	va_start(args, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &args;
+	printk("%c%ckvmmu: %pV", KERN_SOH_ASCII, '0' + (level & 7), &vaf);
+	va_end(args);
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Build (or find in the cache) the KUnit/debug kernel for one architecture.
+# usage: scripts/kunit-kernel.sh ARCH   -> prints the kernel build directory
+# The kernel comes from Debian's linux-source-6.1; the build is cached under
+# $KVMMU_CACHE/kernels keyed by the source version, the config fragments and
+# this script, so any change to one of them builds a new kernel.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+arch=${1:?usage: kunit-kernel.sh ARCH}
+arch_vars "$arch"
+
+ensure_pkgs linux-source-6.1 make flex bison bc libelf-dev libssl-dev cpio \
+	xz-utils kmod python3 perl $(toolchain_pkgs "$arch")
+
+srcver=$(dpkg-query -W -f='${Version}' linux-source-6.1)
+frags=("$KVMMU_ROOT/scripts/kconfig/common.config" "$KVMMU_ROOT/scripts/kconfig/$arch.config")
+key=$( { echo "$srcver $arch"; cat "${frags[@]}" "$0"; } | sha256sum | cut -c1-16)
+src=$KVMMU_CACHE/src/linux-source-$srcver
+out=$KVMMU_CACHE/kernels/$arch-debug-$key
+
+if [ -f "$out/.kvmmu-done" ]; then
+	echo "$out"
+	exit 0
+fi
+
+if [ ! -f "$src/.kvmmu-done" ]; then
+	log "extracting linux-source $srcver"
+	rm -rf "$src" && mkdir -p "$src"
+	tar -xf /usr/src/linux-source-6.1.tar.xz -C "$src" --strip-components=1
+	touch "$src/.kvmmu-done"
+fi
+
+rm -rf "$out" && mkdir -p "$out"
+# Cross compilers are installed by version only (no unversioned gcc).
+mk=(make -C "$src" O="$out" ARCH="$KARCH" CC="${CROSS}gcc-12" HOSTCC=gcc-12
+	CROSS_COMPILE="$CROSS" -j"$JOBS")
+log "configuring $arch debug kernel ($out)"
+"${mk[@]}" tinyconfig >/dev/null
+(cd "$out" && KCONFIG_CONFIG=.config "$src/scripts/kconfig/merge_config.sh" \
+	-m -O "$out" .config "${frags[@]}" >/dev/null)
+"${mk[@]}" olddefconfig >/dev/null
+bad=0
+while IFS= read -r line; do
+	case "$line" in ''|'#'*) continue ;; esac
+	grep -qxF -- "$line" "$out/.config" || { log "config line lost: $line"; bad=1; }
+done < <(cat "${frags[@]}")
+[ $bad = 0 ] || die "config fragment did not survive olddefconfig"
+
+log "building $arch debug kernel (this takes minutes; cached afterwards)"
+start=$(date +%s)
+"${mk[@]}" >"$out/build.log" 2>&1 || { tail -40 "$out/build.log" >&2; die "kernel build failed"; }
+log "built in $(( $(date +%s) - start ))s"
+
+case "$arch" in
+x86_64) cp "$out/arch/x86/boot/bzImage" "$out/kvmmu-boot-image" ;;
+arm64) cp "$out/arch/arm64/boot/Image" "$out/kvmmu-boot-image" ;;
+ppc64le) cp "$out/vmlinux" "$out/kvmmu-boot-image" ;;
+esac
+# Out-of-tree modules need the config, headers, scripts, objtool and
+# Module.symvers, not the kernel's objects.
+find "$out" \( -name '*.o' -o -name '.*.cmd' -o -name '*.a' -o -name '.tmp_vmlinux*' \) -delete
+rm -f "$out/vmlinux" "$out/build.log"
+touch "$out/.kvmmu-done"
+echo "$out"
