@@ -59,14 +59,15 @@ static const struct file_operations kvmmu_dev_fops = {
 	.llseek = noop_llseek,
 };
 
+/* Called with NULL mode/uid/gid when devtmpfs only wants the name. */
 static char *kvmmu_devnode(struct device *dev, umode_t *mode, kuid_t *uid, kgid_t *gid)
 {
-	if (gid_valid(kvmmu_gid)) {
-		*mode = 0660;
+	bool grp = gid_valid(kvmmu_gid);
+
+	if (mode)
+		*mode = grp ? 0660 : 0600;
+	if (gid && grp)
 		*gid = kvmmu_gid;
-	} else {
-		*mode = 0600;
-	}
 	return NULL;
 }
 

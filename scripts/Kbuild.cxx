@@ -34,7 +34,12 @@ kvmmu-cxx-flags = -nostdinc -isystem $(kvmmu-cxx-isystem) \
 	-std=gnu++17 -ffreestanding -nostdinc++ -fno-exceptions -fno-rtti \
 	-fno-threadsafe-statics -fno-use-cxa-atexit -fcheck-new \
 	-fno-asynchronous-unwind-tables -fno-unwind-tables \
-	-Werror=unused-result
+	-Werror=unused-result $(kvmmu-cxx-asan-globals)
+
+# KASAN registers instrumented globals from a constructor. C++ objects must
+# carry none (a stock kernel would never run it), so C++ globals go without
+# KASAN redzones; heap and stack accesses stay instrumented.
+kvmmu-cxx-asan-globals = $(if $(CONFIG_KASAN_GENERIC),--param asan-globals=0)
 
 # --- rules ------------------------------------------------------------------
 quiet_cmd_cxx_o_cpp = CXX $(quiet_modtag) $@

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: GPL-2.0
+// C++ side of kvmmu's KUnit suites. A test body is an extern-C function
+// defined with KT_TEST(suite, name); the KUnit case that calls it is C
+// (kunit/suites.c). Expectations report through the C helpers below, which
+// record a KUnit failure and let the test continue.
+#pragma once
+
+#include <kvmmu/util.hpp>
+
+extern "C" {
+void kvmmu_kt_fail(void *kt, const char *file, int line, const char *expr);
+void kvmmu_kt_fail_eq(void *kt, const char *file, int line, const char *a, const char *b,
+		      long long va, long long vb);
+}
+
+#define KT_TEST(suite, name)                                          \
+	extern "C" void kvmmu_kt_##suite##__##name(void *kt);         \
+	void kvmmu_kt_##suite##__##name(void *kt)
+
+#define KT_EXPECT(cond)                                               \
+	do {                                                          \
+		if (!(cond))                                          \
+			kvmmu_kt_fail(kt, __FILE__, __LINE__, #cond); \
+	} while (0)
+
+#define KT_EXPECT_EQ(a, b)                                                    \
+	do {                                                                  \
+		auto va__ = (a);                                              \
+		auto vb__ = (b);                                              \
+		if (!(va__ == vb__))                                          \
+			kvmmu_kt_fail_eq(kt, __FILE__, __LINE__, #a, #b,      \
+					 (long long)va__, (long long)vb__);   \
+	} while (0)

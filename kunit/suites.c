@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvmmu's KUnit suites. Suite names follow kvmmu_<component>_<area>; each
+ * case calls a C++ body (the *_test.cpp files) or checks the C++ core against
+ * the kernel's own definitions.
+ */
+#include <linux/errno.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+
+#include "kt.h"
+
+int kvmmu_kt_errno(unsigned int idx);
+unsigned int kvmmu_kt_errno_count(void);
+unsigned int kvmmu_kt_page_shift(void);
+
+/* The C++ errno values (generated from kernel headers) match the kernel's. */
+static void kt_runtime_result__errno_values(struct kunit *test)
+{
+	static const int kernel[] = {
+		-EPERM, -ENOENT, -EINTR, -EIO, -EAGAIN, -ENOMEM, -EFAULT, -EBUSY,
+		-EEXIST, -ENODEV, -EINVAL, -ENOSPC, -ERANGE, -ENOTTY, -E2BIG,
+		-EOPNOTSUPP, -EHWPOISON,
+	};
+	unsigned int i;
+
+	KUNIT_ASSERT_EQ(test, kvmmu_kt_errno_count(), (unsigned int)ARRAY_SIZE(kernel));
+	for (i = 0; i < ARRAY_SIZE(kernel); i++)
+		KUNIT_EXPECT_EQ_MSG(test, kvmmu_kt_errno(i), kernel[i], "index %u", i);
+}
+
+static void kt_runtime_types__page_shift(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, kvmmu_kt_page_shift(), (unsigned int)PAGE_SHIFT);
+}
+
+#define RUNTIME_RESULT(CXX, C)				\
+	C(runtime_result, errno_values)			\
+	CXX(runtime_result, value_and_error)		\
+	CXX(runtime_result, try_propagates)		\
+	CXX(runtime_result, move_only_value)
+KT_SUITE(runtime_result, RUNTIME_RESULT);
+
+#define RUNTIME_ALLOC(CXX, C)				\
+	CXX(runtime_alloc, alignment)			\
+	CXX(runtime_alloc, rejects_bad_requests)	\
+	CXX(runtime_alloc, zeroed)			\
+	CXX(runtime_alloc, atomic_under_spinlock)	\
+	CXX(runtime_alloc, new_and_delete_forms)
+KT_SUITE(runtime_alloc, RUNTIME_ALLOC);
+
+#define RUNTIME_LOCK(CXX, C)				\
+	CXX(runtime_lock, guards_hold_their_lock)	\
+	CXX(runtime_lock, init_sites_are_distinct_classes) \
+	CXX(runtime_lock, atomics)
+KT_SUITE(runtime_lock, RUNTIME_LOCK);
+
+#define RUNTIME_TYPES(CXX, C)				\
+	C(runtime_types, page_shift)			\
+	CXX(runtime_types, conversions)
+KT_SUITE(runtime_types, RUNTIME_TYPES);
+
+#define MMU_VM(CXX, C)					\
+	CXX(mmu_vm, create_destroy_counts_live_vms)	\
+	CXX(mmu_vm, bad_arguments)			\
+	CXX(mmu_vm, every_hook_is_counted)
+KT_SUITE(mmu_vm, MMU_VM);
+
+kunit_test_suites(&kt_suite_runtime_result, &kt_suite_runtime_alloc,
+		  &kt_suite_runtime_lock, &kt_suite_runtime_types, &kt_suite_mmu_vm);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("kvmmu KUnit suites");

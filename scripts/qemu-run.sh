@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# usage: qemu-run.sh ARCH KERNEL INITRD LOG [TIMEOUT_S]
+# Boots KERNEL with INITRD under TCG (-m 1G, 2 CPUs), console into LOG.
+# The initramfs reboots when done; -no-reboot turns that into an exit. A
+# WARN, oops or panic also ends the run (panic_on_warn, oops=panic, panic=-1).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+arch=$1 kernel=$2 initrd=$3 logf=$4 tmo=${5:-900}
+arch_vars "$arch"
+ensure_pkgs "$QEMU_PKG"
+append="panic=-1 oops=panic panic_on_warn=1 loglevel=4 nokaslr"
+case "$arch" in
+x86_64)
+	cmd=(qemu-system-x86_64 -machine pc -cpu max -smp 2 -m 1G
+	     -append "console=ttyS0 $append") ;;
+arm64)
+	cmd=(qemu-system-aarch64 -machine virt -cpu max,pauth-impdef=on -smp 2 -m 1G
+	     -append "console=ttyAMA0 $append") ;;
+ppc64le)
+	cmd=(qemu-system-ppc64 -machine pseries,x-vof=on,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off
+	     -cpu POWER9 -smp 2 -m 1G -vga none -append "console=hvc0 $append") ;;
+esac
+cmd+=(-nographic -no-reboot -kernel "$kernel" -initrd "$initrd" -device edu)
+rc=0
+timeout --foreground -k 10 "$tmo" "${cmd[@]}" </dev/null >"$logf" 2>&1 || rc=$?
+tr -d '\r' <"$logf" >"$logf.tmp" && mv "$logf.tmp" "$logf"
+[ $rc = 124 ] && echo "KVMMU-TIMEOUT after ${tmo}s" >>"$logf"
+exit 0
