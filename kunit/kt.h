@@ -17,7 +17,7 @@
 		kvmmu_kt_##suite##__##name(test);			\
 	}
 
-#define KT_KUNIT_CASE(suite, name) KUNIT_CASE(kt_##suite##__##name),
+#define KT_KUNIT_CASE(s, n) { .run_case = kt_##s##__##n, .name = #n },
 
 #define KT_NONE(suite, name)
 

@@ -3,7 +3,7 @@
 # usage: scripts/kunit-kernel.sh ARCH   -> prints the kernel build directory
 # The kernel comes from Debian's linux-source-6.1; the build is cached under
 # $KVMMU_CACHE/kernels keyed by the source version, the config fragments and
-# this script, so any change to one of them builds a new kernel.
+# the recipe number below, so a change to any of them builds a new kernel.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 arch=${1:?usage: kunit-kernel.sh ARCH}
@@ -14,7 +14,9 @@ ensure_pkgs linux-source-6.1 make flex bison bc libelf-dev libssl-dev cpio \
 
 srcver=$(dpkg-query -W -f='${Version}' linux-source-6.1)
 frags=("$KVMMU_ROOT/scripts/kconfig/common.config" "$KVMMU_ROOT/scripts/kconfig/$arch.config")
-key=$( { echo "$srcver $arch"; cat "${frags[@]}" "$0"; } | sha256sum | cut -c1-16)
+# Bump when the build steps below change what ends up in the kernel.
+recipe=1
+key=$( { echo "$srcver $arch recipe=$recipe"; cat "${frags[@]}"; } | sha256sum | cut -c1-16)
 src=$KVMMU_CACHE/src/linux-source-$srcver
 out=$KVMMU_CACHE/kernels/$arch-debug-$key
 
@@ -60,5 +62,6 @@ esac
 # Module.symvers, not the kernel's objects.
 find "$out" \( -name '*.o' -o -name '.*.cmd' -o -name '*.a' -o -name '.tmp_vmlinux*' \) -delete
 rm -f "$out/vmlinux" "$out/build.log"
+echo "KVMMU_SRC=$src" >"$out/kvmmu-src"
 touch "$out/.kvmmu-done"
 echo "$out"

@@ -2,48 +2,26 @@
 /*
  * VM file descriptors: creation and close in a loop leak nothing, a VM
  * outlives the /dev/kvmmu fd, and a VM fd used from another address space
- * (after fork, or passed over a socket after its creator exited) fails
+ * (after fork, or taken over with pidfd_getfd before its creator exited) fails
  * with EIO and still closes cleanly.
  */
-#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "../lib/ktap.h"
 #include "../lib/kvmmu_util.h"
 
-static int send_fd(int sock, int fd)
+/* Takes fd @fd of process @pid (needs ptrace rights: we are root). */
+static int steal_fd(pid_t pid, int fd)
 {
-	char buf[CMSG_SPACE(sizeof(int))] = { 0 };
-	char byte = 'x';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = buf, .msg_controllen = sizeof(buf) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	int pidfd = syscall(SYS_pidfd_open, pid, 0);
+	int r;
 
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
-}
-
-static int recv_fd(int sock)
-{
-	char buf[CMSG_SPACE(sizeof(int))] = { 0 };
-	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = buf, .msg_controllen = sizeof(buf) };
-	struct cmsghdr *c;
-	int fd;
-
-	if (recvmsg(sock, &msg, 0) != 1)
+	if (pidfd < 0)
 		return -1;
-	c = CMSG_FIRSTHDR(&msg);
-	if (!c || c->cmsg_type != SCM_RIGHTS)
-		return -1;
-	memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	return fd;
+	r = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	close(pidfd);
+	return r;
 }
 
 int main(void)
@@ -100,22 +78,34 @@ int main(void)
 	ktap_result(WIFEXITED(status) && WEXITSTATUS(status) == 0, "ioctl_from_child_mm_is_EIO");
 	close(vm);
 
-	/* A VM whose creator exited (its mm released) reaches us over a socket. */
-	int sv[2];
-	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	/*
+	 * A VM whose creator exited (so its mm was released) is still held
+	 * by us: its ioctls fail with EIO and closing it frees it.
+	 */
+	int to_child[2], from_child[2];
+	char c = 0;
+	int child_vm = -1;
+	if (pipe(to_child) || pipe(from_child))
+		return 1;
 	pid = fork();
 	if (pid == 0) {
 		int d = kvmmu_open();
 		int v = kvmmu_create_vm(d);
-		_exit(v >= 0 && send_fd(sv[1], v) == 0 ? 0 : 1);
+		if (write(from_child[1], &v, sizeof(v)) != sizeof(v))
+			_exit(1);
+		_exit(read(to_child[0], &c, 1) == 1 ? 0 : 1); /* wait to be told */
 	}
-	int orphan = recv_fd(sv[0]);
+	if (read(from_child[0], &child_vm, sizeof(child_vm)) != sizeof(child_vm))
+		child_vm = -1;
+	int orphan = child_vm >= 0 ? steal_fd(pid, child_vm) : -1;
+	if (write(to_child[1], &c, 1) != 1)
+		ktap_diag("cannot release the child");
 	waitpid(pid, &status, 0);
-	ktap_result(orphan >= 0 && ioctl(orphan, KVMMU_GET_STATS, &st) == -1 && errno == EIO,
-		    "vm_of_exited_creator_is_EIO");
+	int r = orphan >= 0 ? ioctl(orphan, KVMMU_GET_STATS, &st) : -2;
+	if (!ktap_result(r == -1 && errno == EIO, "vm_of_exited_creator_is_EIO"))
+		ktap_diag("fd %d ioctl %d errno %s child status 0x%x", orphan, r, strerror(errno),
+			  status);
 	close(orphan);
-	close(sv[0]);
-	close(sv[1]);
 	ktap_result(kvmmu_module_stat("vms_live") == live0, "all_vms_freed");
 	return ktap_finish();
 }

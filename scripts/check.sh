@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The whole test suite (make check): host tests, then for each architecture
+# the stock Debian kernel and kvmmu's KUnit/debug kernel under QEMU.
+#   check.sh [--arch ARCH]...   (default: every supported architecture)
+# Prints every suite's result, a per-arch per-layer summary and, last, the
+# line "N passed, N failed". Exits non-zero on any failure.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+arches=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--arch) arches+=("$2"); shift 2 ;;
+	*) die "usage: check.sh [--arch ARCH]..." ;;
+	esac
+done
+[ ${#arches[@]} -gt 0 ] || arches=(x86_64)
+
+out=$KVMMU_BUILD/check
+mkdir -p "$out"
+results=$out/results.txt
+: >"$results"
+t0=$(date +%s)
+
+# step NAME LAYER ARCH CMD...: run a layer; its RESULT lines go to the
+# summary. A step that dies without reporting counts as one failure.
+step() {
+	local name=$1 layer=$2 arch=$3
+	shift 3
+	local logf=$out/$name.log s=$(date +%s)
+	echo "== $name"
+	"$@" >"$logf" 2>&1
+	local rc=$?
+	grep -E '^\s+\[(PASS|FAIL)\]|^\s{11}' "$logf"
+	if ! grep -q '^RESULT ' "$logf"; then
+		echo "  [FAIL] $arch $layer step did not report (exit $rc); last lines of $logf:"
+		tail -15 "$logf" | sed 's/^/           /'
+		echo "RESULT $layer $arch 0 1 0" >>"$results"
+	else
+		grep '^RESULT ' "$logf" >>"$results"
+		[ $rc = 0 ] || { echo "  [FAIL] $arch $layer step exited $rc"; echo "RESULT $layer $arch 0 1 0" >>"$results"; }
+	fi
+	echo "   ($(( $(date +%s) - s ))s)"
+}
+
+step host host all bash "$KVMMU_ROOT/scripts/host.sh"
+for a in "${arches[@]}"; do
+	step "$a-stock" stock "$a" bash "$KVMMU_ROOT/scripts/check-kernel.sh" "$a" stock
+	step "$a-kunit" kunit "$a" bash "$KVMMU_ROOT/scripts/check-kernel.sh" "$a" kunit
+done
+
+echo
+echo "== summary (arch, layer: passed failed skipped)"
+awk '$1 == "RESULT" {
+	# host lines are per configuration: RESULT host <config> ...
+	key = ($2 == "host") ? sprintf("%-8s %-12s", "host", $3) : sprintf("%-8s %-12s", $3, $2)
+	p[key] += $4; f[key] += $5; s[key] += $6; order[key] = ++n
+	P += $4; F += $5; S += $6
+}
+END {
+	for (k in p) printf "  %s %6d %6d %6d\n", k, p[k], f[k], s[k] | "sort"
+	close("sort")
+	printf "  total (%ds)\n", '"$(( $(date +%s) - t0 ))"'
+	printf "%d passed, %d failed, %d skipped\n", P, F, S
+	exit (F > 0)
+}' "$results"
