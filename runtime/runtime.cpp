@@ -13,13 +13,12 @@ void *kmalloc(size_t size, size_t align, Gfp gfp)
 	if (gfp.raw() & ~unsigned(KVMMU_GFP_VALID_MASK) ||
 	    (gfp.raw() & KVMMU_GFP_KIND_MASK) == KVMMU_GFP_KIND_MASK)
 		return nullptr;
+	if (!is_pow2(align) || size > (u64(1) << 62))
+		return nullptr;
 	if (size == 0)
 		size = 1; // kmalloc(0) returns ZERO_SIZE_PTR; new must not
-	if (align > KVMMU_KMALLOC_MINALIGN) {
-		if (!is_pow2(align))
-			return nullptr;
+	if (align > KVMMU_KMALLOC_MINALIGN)
 		size = roundup_pow2(max<u64>(size, align));
-	}
 	return kvmmu_plat_kmalloc(size, gfp.raw());
 }
 

@@ -34,7 +34,20 @@ kvmmu-cxx-flags = -nostdinc -isystem $(kvmmu-cxx-isystem) \
 	-std=gnu++17 -ffreestanding -nostdinc++ -fno-exceptions -fno-rtti \
 	-fno-threadsafe-statics -fno-use-cxa-atexit -fcheck-new \
 	-fno-asynchronous-unwind-tables -fno-unwind-tables \
-	-Werror=unused-result $(kvmmu-cxx-asan-globals)
+	-Werror=unused-result $(kvmmu-cxx-asan-globals) $(kvmmu-cxx-atomics) \
+	-faligned-new=$(kvmmu-kmalloc-minalign)
+
+# new-expressions for types aligned above what kmalloc guarantees must use
+# the aligned operator new: tell the compiler the kernel's real minimum
+# (g++ assumes 16, x86_64 kmalloc guarantees 8), read from the generated
+# layout header, which every C++ object depends on.
+kvmmu-kmalloc-minalign = $(shell sed -n 's/^\#define KVMMU_KMALLOC_MINALIGN \([0-9]*\).*/\1/p' \
+	$(obj)/generated/kvmmu_layout.h)
+
+# kvmmu's C++ atomics are compiler builtins (kernel C uses its own asm).
+# Where GCC would turn them into calls to libgcc's out-of-line helpers
+# (arm64 -moutline-atomics), which no kernel exports, inline them.
+kvmmu-cxx-atomics = $(eval kvmmu-cxx-atomics := $(call cc-option,-mno-outline-atomics))$(kvmmu-cxx-atomics)
 
 # KASAN registers instrumented globals from a constructor. C++ objects must
 # carry none (a stock kernel would never run it), so C++ globals go without

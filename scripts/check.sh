@@ -14,10 +14,10 @@ while [ $# -gt 0 ]; do
 	*) die "usage: check.sh [--arch ARCH]..." ;;
 	esac
 done
-[ ${#arches[@]} -gt 0 ] || arches=(x86_64)
+[ ${#arches[@]} -gt 0 ] || arches=(x86_64 arm64 ppc64le)
 
 out=$KVMMU_BUILD/check
-mkdir -p "$out"
+rm -rf "$out" && mkdir -p "$out"
 results=$out/results.txt
 : >"$results"
 t0=$(date +%s)
@@ -62,5 +62,6 @@ END {
 	close("sort")
 	printf "  total (%ds)\n", '"$(( $(date +%s) - t0 ))"'
 	printf "%d passed, %d failed, %d skipped\n", P, F, S
+	printf "%d passed, %d failed, %d skipped\n", P, F, S > "'"$out/summary.txt"'"
 	exit (F > 0)
 }' "$results"

@@ -15,7 +15,7 @@ foreign_apt() {
 		-o Dir::State::Lists="$d/lists" -o Dir::State::status="$d/status" \
 		-o Dir::Cache="$d/cache" -o Dir::Etc::SourceList="$d/sources.list" \
 		-o Dir::Etc::SourceParts="$d/sources.list.d" -o Dir::Etc::PreferencesParts="$d/prefs.d" \
-		-o Debug::NoLocking=1 "$@"
+		-o Debug::NoLocking=1 -o APT::Sandbox::User=root "$@"
 }
 
 foreign_apt_cache() {
@@ -28,11 +28,18 @@ foreign_apt_cache() {
 		-o Dir::Etc::SourceParts="$d/sources.list.d" "$@"
 }
 
-# Refresh the foreign lists at most once per process tree.
+# Refresh the foreign lists at most once per process tree. An index that
+# fails to download (seen: a security-suite index failing its size check
+# during a mirror sync) is tolerated as long as some index is usable; the
+# callers then pick the newest complete package set among what is listed.
 foreign_apt_update() {
 	local arch=$1 var=KVMMU_FOREIGN_UPDATED_${1//-/_}
 	[ -n "${!var:-}" ] && return 0
-	foreign_apt "$arch" update >/dev/null || die "apt update for $arch failed"
+	if ! foreign_apt "$arch" update >"$KVMMU_CACHE/apt/$arch.update.log" 2>&1; then
+		log "apt update for $arch was incomplete; using the indexes that did load"
+	fi
+	ls "$KVMMU_CACHE/apt/$arch/lists/"*Packages* >/dev/null 2>&1 ||
+		die "no package index for $arch (see $KVMMU_CACHE/apt/$arch.update.log)"
 	export "$var"=1
 }
 

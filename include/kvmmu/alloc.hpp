@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 // Allocation with an explicit context.
 //
-// Core code allocates with `new (gfp::kernel) T(...)` or kvmmu::make<T>().
+// Core code allocates objects with kvmmu::make<T>(gfp, ...) (or Box) and
+// frees them with kvmmu::destroy() (pass the most-derived pointer or a
+// primary base), raw memory with kvmmu::kmalloc()/kfree().
 // There is deliberately no plain `operator new(size_t)` in the module: a
 // new-expression without a context fails to link (undefined _Znwm), so an
-// allocation under a spinlock cannot silently use GFP_KERNEL.
-// Deletion uses ordinary delete-expressions; all delete forms go to kfree.
+// allocation under a spinlock cannot silently use GFP_KERNEL. The
+// context-taking `new (gfp) T` forms and every delete form exist so the
+// language works as expected in the module (virtual destructors need
+// operator delete), but core code pairs allocations with destroy(): in the
+// host build a delete-expression would reach libstdc++'s allocator.
 #pragma once
 
 #include <kvmmu/platform.h>

@@ -32,8 +32,13 @@ enum class Errno : int {
 class Error {
 public:
 	constexpr Error(Errno e) : e_(static_cast<int>(e)) {}
-	// From a kernel return value: must be a negative errno.
-	static constexpr Error from_kernel(int neg) { return Error(-neg); }
+	// From a kernel return value, which must be a negative errno; anything
+	// else is a caller bug and becomes EINVAL rather than a "successful"
+	// error whose errno is 0 or positive.
+	static constexpr Error from_kernel(int neg)
+	{
+		return Error(neg < 0 ? -neg : static_cast<int>(Errno::inval));
+	}
 	constexpr int to_errno() const { return -e_; } // negative
 	constexpr Errno code() const { return static_cast<Errno>(e_); }
 	constexpr bool operator==(Error o) const { return e_ == o.e_; }
@@ -73,13 +78,30 @@ public:
 	// Negative errno, or 0 on success: the extern-C boundary's form.
 	int to_errno() const { return ok_ ? 0 : err_.to_errno(); }
 
-	T &value() { return *reinterpret_cast<T *>(&storage_); }
-	const T &value() const { return *reinterpret_cast<const T *>(&storage_); }
+	// Reading the value of an error is a bug, not undefined behaviour.
+	T &value()
+	{
+		check();
+		return *reinterpret_cast<T *>(&storage_);
+	}
+	const T &value() const
+	{
+		check();
+		return *reinterpret_cast<const T *>(&storage_);
+	}
 	T take() { return move(value()); }
 	T *operator->() { return &value(); }
 	T &operator*() { return value(); }
 
 private:
+	void check() const
+	{
+		if (KVMMU_UNLIKELY(!ok_)) {
+			kvmmu_plat_bug(__FILE__, __LINE__, "Result::value() of an error");
+			__builtin_trap();
+		}
+	}
+
 	bool ok_;
 	Error err_ = Errno::inval;
 	alignas(T) unsigned char storage_[sizeof(T)];

@@ -35,12 +35,10 @@ template <class T> constexpr const T &max(const T &a, const T &b) { return a < b
 
 constexpr bool is_pow2(u64 v) { return v && !(v & (v - 1)); }
 
+// Smallest power of two >= v, for 1 <= v <= 2^63.
 constexpr u64 roundup_pow2(u64 v)
 {
-	u64 r = 1;
-	while (r < v)
-		r <<= 1;
-	return r;
+	return v <= 1 ? 1 : u64(1) << (64 - __builtin_clzll(v - 1));
 }
 
 // Non-copyable, non-movable base for objects with identity (locks, VMs).
