@@ -15,7 +15,9 @@
 #include <string.h>
 
 #include <atomic>
+#include <mutex>
 #include <new>
+#include <unordered_map>
 
 #include <kvmmu/platform.h>
 #include <kvmmu_host.h>
@@ -281,6 +283,95 @@ void *kvmmu_plat_kmalloc(size_t size, unsigned int gfp)
 		memset(p, 0, size);
 	live_allocs.fetch_add(1);
 	return p;
+}
+
+// Pages: aligned_alloc of 2^order pages, reference counts in a side table
+// (the kernel keeps them in struct page), the identity as "linear map".
+namespace {
+std::mutex page_refs_lock;
+std::unordered_map<const void *, int> page_refs;
+
+int &page_ref(const void *va)
+{
+	auto it = page_refs.find(va);
+	if (it == page_refs.end())
+		die("page reference count of %p, which is not an allocated page", va);
+	return it->second;
+}
+} // namespace
+
+void *kvmmu_plat_alloc_pages(unsigned int order, unsigned int gfp)
+{
+	if (gfp & ~unsigned(KVMMU_GFP_VALID_MASK) ||
+	    (gfp & KVMMU_GFP_KIND_MASK) == KVMMU_GFP_KIND_MASK)
+		die("alloc_pages: invalid gfp flags %#x", gfp);
+	if ((gfp & KVMMU_GFP_KIND_MASK) == KVMMU_GFP_KERNEL)
+		sleep_check("alloc_pages(GFP_KERNEL)");
+	if (inject_failure())
+		return nullptr;
+	size_t bytes = size_t(1) << (KVMMU_PAGE_SHIFT + order);
+	void *p = aligned_alloc(bytes, bytes);
+	if (!p)
+		return nullptr;
+	if (gfp & KVMMU_GFP_ZERO)
+		memset(p, 0, bytes);
+	{
+		std::lock_guard<std::mutex> g(page_refs_lock);
+		page_refs[p] = 1;
+	}
+	live_allocs.fetch_add(1);
+	return p;
+}
+
+void kvmmu_plat_free_pages(void *va, unsigned int)
+{
+	{
+		std::lock_guard<std::mutex> g(page_refs_lock);
+		int refs = page_ref(va);
+		if (refs != 1)
+			die("freeing page %p with reference count %d", va, refs);
+		page_refs.erase(va);
+	}
+	live_allocs.fetch_sub(1);
+	free(va);
+}
+
+void kvmmu_plat_page_ref_add(void *va, int n)
+{
+	std::lock_guard<std::mutex> g(page_refs_lock);
+	page_ref(va) += n;
+}
+
+int kvmmu_plat_page_ref_sub_return(void *va, int n)
+{
+	std::lock_guard<std::mutex> g(page_refs_lock);
+	int &r = page_ref(va);
+	r -= n;
+	if (r <= 0)
+		die("page %p reference count dropped to %d", va, r);
+	return r;
+}
+
+void kvmmu_plat_page_ref_set(void *va, int count)
+{
+	std::lock_guard<std::mutex> g(page_refs_lock);
+	page_ref(va) = count;
+}
+
+int kvmmu_plat_page_refs(const void *va)
+{
+	std::lock_guard<std::mutex> g(page_refs_lock);
+	return page_ref(va);
+}
+
+uint64_t kvmmu_plat_virt_to_phys(const void *va)
+{
+	return reinterpret_cast<uintptr_t>(va);
+}
+
+void *kvmmu_plat_phys_to_virt(uint64_t pa)
+{
+	return reinterpret_cast<void *>(uintptr_t(pa));
 }
 
 void kvmmu_plat_kfree(const void *ptr)

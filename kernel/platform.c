@@ -4,9 +4,12 @@
  * direct call of the kernel facility it names; no policy lives here.
  */
 #include <linux/bug.h>
+#include <linux/io.h>
 #include <linux/kernel.h>
 #include <linux/lockdep.h>
+#include <linux/mm.h>
 #include <linux/mutex.h>
+#include <linux/page_ref.h>
 #include <linux/printk.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
@@ -42,6 +45,48 @@ void *kvmmu_plat_kmalloc(size_t size, unsigned int gfp)
 void kvmmu_plat_kfree(const void *ptr)
 {
 	kfree(ptr);
+}
+
+void *kvmmu_plat_alloc_pages(unsigned int order, unsigned int gfp)
+{
+	struct page *page = alloc_pages(to_gfp(gfp), order);
+
+	return page ? page_address(page) : NULL;
+}
+
+void kvmmu_plat_free_pages(void *va, unsigned int order)
+{
+	__free_pages(virt_to_page(va), order);
+}
+
+void kvmmu_plat_page_ref_add(void *va, int n)
+{
+	page_ref_add(virt_to_page(va), n);
+}
+
+int kvmmu_plat_page_ref_sub_return(void *va, int n)
+{
+	return page_ref_sub_return(virt_to_page(va), n);
+}
+
+void kvmmu_plat_page_ref_set(void *va, int count)
+{
+	set_page_count(virt_to_page(va), count);
+}
+
+int kvmmu_plat_page_refs(const void *va)
+{
+	return page_ref_count(virt_to_page(va));
+}
+
+uint64_t kvmmu_plat_virt_to_phys(const void *va)
+{
+	return virt_to_phys((void *)va);
+}
+
+void *kvmmu_plat_phys_to_virt(uint64_t pa)
+{
+	return phys_to_virt(pa);
 }
 
 void kvmmu_plat_spin_init(void *lock, const char *name, void *key)

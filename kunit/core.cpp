@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-// The C++ core, compiled into the KUnit module (see glue.c).
-#include "../runtime/runtime.cpp"
-#include "../mmu/vm.cpp"
-#include "../mmu/hooks.cpp"
+// The KUnit module's one C++ translation unit (see runtime/kvmmu.cpp for
+// why there is one): the C++ core, compiled as in kvmmu.ko, and the test
+// bodies. The platform glue comes in through glue.c.
+#include "../runtime/kvmmu.cpp"
+
+#include "runtime_test.cpp"
+#include "vm_test.cpp"
+#include "pgtable_test.cpp"

@@ -10,11 +10,16 @@
 
 #include <kunit/test.h>
 
+void kvmmu_kt_begin(struct kunit *test);
+void kvmmu_kt_end(struct kunit *test);
+
 #define KT_DEFINE(suite, name)						\
 	void kvmmu_kt_##suite##__##name(void *kt);			\
 	static void kt_##suite##__##name(struct kunit *test)		\
 	{								\
+		kvmmu_kt_begin(test);					\
 		kvmmu_kt_##suite##__##name(test);			\
+		kvmmu_kt_end(test);					\
 	}
 
 #define KT_KUNIT_CASE(s, n) { .run_case = kt_##s##__##n, .name = #n },

@@ -2,7 +2,8 @@
 // C++ side of kvmmu's KUnit suites. A test body is an extern-C function
 // defined with KT_TEST(suite, name); the KUnit case that calls it is C
 // (kunit/suites.c). Expectations report through the C helpers below, which
-// record a KUnit failure and let the test continue.
+// record the failure (safe in atomic context) and let the test continue;
+// the C case reports recorded failures to KUnit when the body returns.
 #pragma once
 
 #include <kvmmu/util.hpp>

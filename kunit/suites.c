@@ -66,8 +66,20 @@ KT_SUITE(runtime_types, RUNTIME_TYPES);
 	CXX(mmu_vm, every_hook_is_counted)
 KT_SUITE(mmu_vm, MMU_VM);
 
+#define MMU_PGTABLE(CXX, C)				\
+	CXX(mmu_pgtable, ept4)				\
+	CXX(mmu_pgtable, ept5)				\
+	CXX(mmu_pgtable, arm64_s2_4k_3level)		\
+	CXX(mmu_pgtable, arm64_s2_4k_4level)		\
+	CXX(mmu_pgtable, arm64_s2_16k)			\
+	CXX(mmu_pgtable, arm64_s2_64k)			\
+	CXX(mmu_pgtable, ppc_radix_4k)			\
+	CXX(mmu_pgtable, ppc_radix_64k)
+KT_SUITE(mmu_pgtable, MMU_PGTABLE);
+
 kunit_test_suites(&kt_suite_runtime_result, &kt_suite_runtime_alloc,
-		  &kt_suite_runtime_lock, &kt_suite_runtime_types, &kt_suite_mmu_vm);
+		  &kt_suite_runtime_lock, &kt_suite_runtime_types, &kt_suite_mmu_vm,
+		  &kt_suite_mmu_pgtable);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("kvmmu KUnit suites");

@@ -46,6 +46,20 @@ enum kvmmu_gfp {
 void *kvmmu_plat_kmalloc(size_t size, unsigned int gfp);
 void kvmmu_plat_kfree(const void *ptr);
 
+/*
+ * Pages: 2^order contiguous, naturally aligned pages from the page
+ * allocator, addressed through the kernel's linear map. A page's reference
+ * count starts at 1 and must be 1 again when the pages are freed.
+ */
+void *kvmmu_plat_alloc_pages(unsigned int order, unsigned int gfp);
+void kvmmu_plat_free_pages(void *va, unsigned int order);
+void kvmmu_plat_page_ref_add(void *va, int n);
+int kvmmu_plat_page_ref_sub_return(void *va, int n);
+void kvmmu_plat_page_ref_set(void *va, int count);
+int kvmmu_plat_page_refs(const void *va);
+uint64_t kvmmu_plat_virt_to_phys(const void *va);
+void *kvmmu_plat_phys_to_virt(uint64_t pa);
+
 /* Locks. @lock points at storage of the size <kvmmu_layout.h> gives. */
 void kvmmu_plat_spin_init(void *lock, const char *name, void *key);
 void kvmmu_plat_spin_lock(void *lock);

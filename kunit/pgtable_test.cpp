@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0
+// KUnit bodies for the page-table engine on kernel pages: every format,
+// map/lookup/age/protect/split/collapse/unmap with table pages counted and
+// freed, the partial-failure contract when the table cache runs dry, and
+// the MMU-lock assertions (lockdep) of every operation.
+#include "../mmu/pgtable/pgtable.hpp"
+
+#include "kt.hpp"
+
+using namespace kvmmu;
+using namespace kvmmu::pgt;
+
+namespace {
+
+class CountingOps final : public CachedMmOps {
+public:
+	explicit CountingOps(TableCache &c) : CachedMmOps(c) {}
+	void flush_tlb_range(u64, u64) override { flushes++; }
+	unsigned flushes = 0;
+};
+
+template <class F>
+void pgtable_ops(void *kt)
+{
+	using PT = PageTable<F>;
+	const u64 page = F::size_of(0);
+	const u64 block = F::size_of(1); // 2M, 32M or 512M
+	RwLock lock;
+	KVMMU_LOCK_INIT(lock);
+	TableCache cache(PT::table_alloc_bytes());
+	CountingOps ops(cache);
+
+	auto r = PT::create(ops, lock, gfp::kernel);
+	KT_EXPECT(r.ok());
+	if (!r.ok())
+		return;
+	PT *pt = r.value();
+	const Attrs rw{kRead | kWrite, MemType::normal_wb};
+
+	// A block where alignment allows, base pages elsewhere.
+	const u64 ia = 4 * block, pa = 8 * block;
+	KT_EXPECT(cache.topup(PT::tables_for(block + 3 * page), gfp::kernel).ok());
+	{
+		ReadGuard g(lock);
+		u64 done = 0;
+		KT_EXPECT(pt->map(ia, block + 3 * page, pa, rw, &done).ok());
+		KT_EXPECT_EQ(done, block + 3 * page);
+		Leaf b = pt->get_leaf(ia + 5 * page);
+		KT_EXPECT(b.mapped);
+		KT_EXPECT_EQ(b.level, 1u);
+		KT_EXPECT_EQ(b.oa, pa + 5 * page);
+		KT_EXPECT(b.attrs == rw);
+		Leaf p = pt->get_leaf(ia + block + 2 * page);
+		KT_EXPECT(p.mapped);
+		KT_EXPECT_EQ(p.level, 0u);
+		KT_EXPECT_EQ(p.oa, pa + block + 2 * page);
+		KT_EXPECT(!pt->get_leaf(ia + block + 3 * page).mapped);
+		KT_EXPECT(!pt->get_leaf(ia - page).mapped);
+		// Fresh leaves are young; aging reports that once.
+		auto y = pt->test_clear_young(ia, block);
+		KT_EXPECT(y.ok() && y.value());
+		auto y2 = pt->test_clear_young(ia, block);
+		KT_EXPECT(y2.ok() && !y2.value());
+	}
+	{
+		WriteGuard g(lock);
+		unsigned before = ops.flushes;
+		KT_EXPECT(pt->wrprotect(ia, block + 3 * page).ok());
+		KT_EXPECT_EQ(ops.flushes, before + 1); // one batched invalidation
+		KT_EXPECT(!(pt->get_leaf(ia).attrs.prot & kWrite));
+		// Split the block to base pages and collapse it back.
+		KT_EXPECT(cache.topup(4, gfp::atomic | gfp::nowarn).ok() || cache.count() > 0);
+		u64 done = 0;
+		KT_EXPECT(pt->split(ia, block, 0, &done).ok());
+		KT_EXPECT_EQ(pt->get_leaf(ia + 7 * page).level, 0u);
+		KT_EXPECT_EQ(pt->get_leaf(ia + 7 * page).oa, pa + 7 * page);
+		KT_EXPECT(pt->collapse(ia, 1).ok());
+		KT_EXPECT_EQ(pt->get_leaf(ia + 7 * page).level, 1u);
+		KT_EXPECT(pt->stats().bbm >= 2);
+		// Unmapping everything leaves only the root.
+		KT_EXPECT(pt->unmap(ia, block + 3 * page).ok());
+		KT_EXPECT(!pt->get_leaf(ia).mapped);
+		KT_EXPECT_EQ(pt->stats().tables, u64(1));
+	}
+	// Bad input changes nothing.
+	{
+		ReadGuard g(lock);
+		KT_EXPECT(!pt->map(ia + 1, page, pa, rw).ok());
+		KT_EXPECT(!pt->map(ia, 0, pa, rw).ok());
+		KT_EXPECT(!pt->map(ia, page, pa, Attrs{0, MemType::normal_wb}).ok());
+		KT_EXPECT(!pt->map(PT::kIaLimit - page, 2 * page, pa, rw).ok());
+		KT_EXPECT_EQ(pt->stats().tables, u64(1));
+	}
+	// The cache runs dry: map stops, says how far it got, nothing leaks.
+	cache.drain();
+	{
+		ReadGuard g(lock);
+		u64 done = ~u64(0);
+		auto m = pt->map(ia + page, 2 * page, pa, rw, &done);
+		KT_EXPECT(!m.ok() && m.error() == Errno::nomem);
+		KT_EXPECT_EQ(done, u64(0));
+		KT_EXPECT(!pt->get_leaf(ia + page).mapped);
+	}
+	destroy(pt);
+	cache.drain();
+}
+
+} // namespace
+
+KT_TEST(mmu_pgtable, ept4) { pgtable_ops<Ept4>(kt); }
+KT_TEST(mmu_pgtable, ept5) { pgtable_ops<Ept5>(kt); }
+KT_TEST(mmu_pgtable, arm64_s2_4k_3level) { pgtable_ops<ArmS2_4K_L3>(kt); }
+KT_TEST(mmu_pgtable, arm64_s2_4k_4level) { pgtable_ops<ArmS2_4K_L4>(kt); }
+KT_TEST(mmu_pgtable, arm64_s2_16k) { pgtable_ops<ArmS2_16K_L3>(kt); }
+KT_TEST(mmu_pgtable, arm64_s2_64k) { pgtable_ops<ArmS2_64K_L3>(kt); }
+KT_TEST(mmu_pgtable, ppc_radix_4k) { pgtable_ops<PpcRadix4K>(kt); }
+KT_TEST(mmu_pgtable, ppc_radix_64k) { pgtable_ops<PpcRadix64K>(kt); }

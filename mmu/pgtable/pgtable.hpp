@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0
+// A host-owned page table in one architecture's format, and the operations
+// on it: map, unmap, write-protect, test-and-clear-young, leaf lookup,
+// split and collapse. One generic walker serves every format (format.hpp).
+//
+// Locking: the caller's MMU lock (an RwLock given at creation).
+//   shared    map(), test_clear_young(), get_leaf()
+//   exclusive unmap(), wrprotect(), split(), collapse(), destruction
+// Entries are published with compare-and-exchange against the value the
+// walker read, so shared-mode operations can run in parallel; a lost race
+// is retried (tables, accessed bits) or reported as -EAGAIN (a different
+// leaf appeared where map() wanted to install one).
+//
+// Memory: map() and split() draw table memory from MmOps::alloc_table(),
+// which must not sleep; when it runs dry they stop with -ENOMEM and report
+// how far they got: [ia, ia + *done) is done, the rest is untouched.
+// Emptied tables are freed, after the operation's single batched TLB
+// invalidation, by unmap(). Table entries are counted, not scanned.
+//
+// Replacing a valid entry goes through break_before_make(): for formats
+// that require it (arm64) and whenever the mapping size changes (split,
+// collapse), the entry is first made invalid ("locked"), the TLB is
+// invalidated, and only then is the new entry written.
+#pragma once
+
+#include <kvmmu/atomic.hpp>
+#include <kvmmu/error.hpp>
+#include <kvmmu/lock.hpp>
+#include <kvmmu/types.hpp>
+
+#include "format.hpp"
+#include "mm_ops.hpp"
+
+namespace kvmmu::pgt {
+
+struct Leaf {
+	bool mapped = false;
+	unsigned level = 0;	// 0: base page; >0: block
+	u64 ia = 0;		// start of the leaf's range
+	u64 size = 0;
+	u64 oa = 0;		// output address of `ia`
+	Attrs attrs;
+	bool young = false;
+	bool dirty = false;
+};
+
+struct PtStats {
+	u64 tables = 0;		// live table allocations (root included)
+	u64 table_bytes = 0;
+	u64 tlb_flushes = 0;	// flush_tlb_range calls
+	u64 bbm = 0;		// break-before-make sequences
+};
+
+template <class F>
+class PageTable : Pinned {
+public:
+	static constexpr unsigned kRootLevel = F::levels - 1;
+	static constexpr u64 kIaLimit = F::ia_bits >= 64 ? ~u64(0) : u64(1) << F::ia_bits;
+
+	// Bytes of every non-root table allocation: fill TableCaches with this.
+	static constexpr size_t table_alloc_bytes();
+	// Upper bound of tables one map() of `size` bytes can need.
+	static unsigned tables_for(u64 size);
+
+	// Process context (allocates the root with `gfp`).
+	static Result<PageTable *> create(MmOps &ops, RwLock &mmu_lock, Gfp gfp);
+	// Frees every table. No concurrent users; one TLB invalidation.
+	~PageTable();
+
+	Result<void> map(u64 ia, u64 size, u64 pa, Attrs attrs, u64 *done = nullptr);
+	Result<void> unmap(u64 ia, u64 size);
+	Result<void> wrprotect(u64 ia, u64 size);
+	Result<bool> test_clear_young(u64 ia, u64 size);
+	Leaf get_leaf(u64 ia);
+	// Splits leaves larger than `level` in the range down to `level`.
+	Result<void> split(u64 ia, u64 size, unsigned level, u64 *done = nullptr);
+	// Replaces the table at `level` covering `ia` by one block, if all of
+	// its base-level leaves map one contiguous, aligned range with equal
+	// attributes. -EINVAL otherwise.
+	Result<void> collapse(u64 ia, unsigned level);
+
+	PtStats stats() const;
+	u64 root_pa() const { return ops_.to_phys(root_); }
+
+	// Walk machinery, public for the visitors in pgtable_impl.hpp.
+	struct Ctx;
+	struct Op;
+
+private:
+	template <class T, class... Args> friend T *kvmmu::make(Gfp, Args &&...);
+	PageTable(MmOps &ops, RwLock &lock, void *root) : ops_(ops), lock_(lock), root_(root) {}
+
+	enum class Step { next, descend, retry };
+
+	template <class V> Result<void> walk(Op &op, V &v);
+	template <class V> Result<void> walk_table(Op &op, void *table, unsigned level, u64 base, V &v);
+	Result<Step> visit_map(Op &op, Ctx &c, u64 pa, Attrs attrs);
+	Result<Step> visit_unmap(Op &op, Ctx &c);
+	void post_unmap(Op &op, Ctx &c);
+	Result<Step> visit_wrprotect(Op &op, Ctx &c);
+	Result<Step> visit_age(Op &op, Ctx &c, bool &young);
+	Result<Step> visit_split(Op &op, Ctx &c, unsigned to_level);
+	Result<Step> split_leaf(Op &op, Ctx &c);
+	void *new_table(unsigned level);
+	void free_table(Op &op, void *table, unsigned level);
+	void free_subtree(Op &op, void *table, unsigned level);
+	void drop_table(void *table, unsigned level);
+	bool publish(Ctx &c, u64 e);
+	bool break_before_make(Op &op, Ctx &c, u64 e);
+	void note_flush(Op &op, u64 ia, u64 size);
+	void finish(Op &op);
+	Result<void> check_range(u64 ia, u64 size) const;
+
+	MmOps &ops_;
+	RwLock &lock_;
+	void *root_;
+	Atomic<u64> tables_;
+	Atomic<u64> table_bytes_;
+	Atomic<u64> tlb_flushes_;
+	Atomic<u64> bbm_;
+};
+
+} // namespace kvmmu::pgt

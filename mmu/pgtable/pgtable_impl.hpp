@@ -1,0 +1,644 @@
+// SPDX-License-Identifier: GPL-2.0
+// PageTable<F> implementation; instantiated for every format in pgtable.cpp.
+#pragma once
+
+#include "pgtable.hpp"
+
+namespace kvmmu::pgt {
+
+template <class F>
+struct PageTable<F>::Ctx {
+	u64 ia;		// start of the entry's range
+	u64 size;	// bytes the entry maps
+	unsigned level;
+	u64 *ptep;
+	void *table;	// the table holding ptep
+	u64 old;	// the entry as read (decoded)
+	u64 start, end;	// the operation's range
+	bool covered() const { return start <= ia && ia + size <= end; }
+};
+
+template <class F>
+struct PageTable<F>::Op {
+	static constexpr unsigned kDeferred = 32;
+
+	u64 start, end;
+	u64 done;		// [start, done) is complete
+	u64 flush_lo = ~u64(0), flush_hi = 0;
+	void *deferred[kDeferred];
+	unsigned deferred_level[kDeferred];
+	unsigned ndeferred = 0;
+
+	Op(u64 s, u64 e) : start(s), end(e), done(s) {}
+};
+
+namespace detail {
+constexpr bool aligned(u64 v, unsigned shift) { return !(v & ((u64(1) << shift) - 1)); }
+inline u64 load_raw(const u64 *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+inline void store_raw(u64 *p, u64 v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+inline bool cmpxchg_raw(u64 *p, u64 &expected, u64 desired)
+{
+	return __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_ACQ_REL,
+					   __ATOMIC_ACQUIRE);
+}
+inline u64 xchg_raw(u64 *p, u64 v) { return __atomic_exchange_n(p, v, __ATOMIC_ACQ_REL); }
+} // namespace detail
+
+template <class F>
+constexpr size_t PageTable<F>::table_alloc_bytes()
+{
+	u64 b = 0;
+	for (unsigned l = 0; l + 1 < F::levels; l++)
+		b = max<u64>(b, F::table_bytes(l));
+	return max<u64>(b, kPageSize);
+}
+
+template <class F>
+unsigned PageTable<F>::tables_for(u64 size)
+{
+	// One table per level for the first entry, plus one per level-1 span
+	// crossed (a leaf-level table per 2M with 4K granule, ...), plus one
+	// more per level for an unaligned end.
+	unsigned n = 0;
+	for (unsigned l = 0; l + 1 < F::levels; l++)
+		n += unsigned(size >> F::shift_of(l + 1)) + 2;
+	return n;
+}
+
+template <class F>
+Result<PageTable<F> *> PageTable<F>::create(MmOps &ops, RwLock &mmu_lock, Gfp gfp)
+{
+	u64 bytes = max<u64>(F::table_bytes(kRootLevel), 8);
+	// The root comes from the caller's context, not from the cache.
+	unsigned order = 0;
+	while ((kPageSize << order) < bytes)
+		order++;
+	void *root = kvmmu_plat_alloc_pages(order, (gfp | gfp::zero).raw());
+	if (!root)
+		return Errno::nomem;
+	auto *pt = make<PageTable>(gfp, ops, mmu_lock, root);
+	if (!pt) {
+		kvmmu_plat_free_pages(root, order);
+		return Errno::nomem;
+	}
+	pt->tables_.store(1);
+	pt->table_bytes_.store(kPageSize << order);
+	return pt;
+}
+
+template <class F>
+PageTable<F>::~PageTable()
+{
+	Op op(0, kIaLimit);
+	u64 n = u64(1) << F::bits_at(kRootLevel);
+	auto *root = static_cast<u64 *>(root_);
+	// Nothing may walk this table any more; invalidate once, then free.
+	ops_.flush_tlb_range(0, kIaLimit);
+	for (u64 i = 0; i < n; i++) {
+		u64 e = F::load(root[i]);
+		if (F::table(e, kRootLevel))
+			drop_table(ops_.to_virt(F::oa(e, kRootLevel)), kRootLevel - 1);
+	}
+	unsigned order = 0;
+	while ((kPageSize << order) < F::table_bytes(kRootLevel))
+		order++;
+	// The root counts its valid entries too.
+	kvmmu_plat_page_ref_set(root_, 1);
+	kvmmu_plat_free_pages(root_, order);
+}
+
+// Frees a subtree whose TLB entries are already gone (destruction).
+template <class F>
+void PageTable<F>::drop_table(void *table, unsigned level)
+{
+	auto *t = static_cast<u64 *>(table);
+	u64 n = u64(1) << F::bits_at(level);
+	if (level > 0) {
+		for (u64 i = 0; i < n; i++) {
+			u64 e = F::load(t[i]);
+			if (F::table(e, level))
+				drop_table(ops_.to_virt(F::oa(e, level)), level - 1);
+		}
+	}
+	ops_.free_table(table, table_alloc_bytes());
+	tables_.fetch_sub(1);
+	table_bytes_.fetch_sub(table_alloc_bytes());
+}
+
+template <class F>
+PtStats PageTable<F>::stats() const
+{
+	PtStats s;
+	s.tables = tables_.load();
+	s.table_bytes = table_bytes_.load();
+	s.tlb_flushes = tlb_flushes_.load();
+	s.bbm = bbm_.load();
+	return s;
+}
+
+template <class F>
+Result<void> PageTable<F>::check_range(u64 ia, u64 size) const
+{
+	if (!size || !detail::aligned(ia, F::page_shift) || !detail::aligned(size, F::page_shift) ||
+	    ia >= kIaLimit || size > kIaLimit - ia)
+		return Errno::inval;
+	return {};
+}
+
+// ---------------------------------------------------------------------------
+// The walker
+// ---------------------------------------------------------------------------
+template <class F>
+template <class V>
+Result<void> PageTable<F>::walk(Op &op, V &v)
+{
+	return walk_table(op, root_, kRootLevel, 0, v);
+}
+
+template <class F>
+template <class V>
+Result<void> PageTable<F>::walk_table(Op &op, void *table, unsigned level, u64 base, V &v)
+{
+	auto *t = static_cast<u64 *>(table);
+	const unsigned shift = F::shift_of(level);
+	const u64 size = u64(1) << shift;
+	const u64 n = u64(1) << F::bits_at(level);
+	u64 first = op.start > base ? (op.start - base) >> shift : 0;
+
+	for (u64 i = first; i < n; i++) {
+		u64 ia = base + i * size;
+		if (ia >= op.end)
+			break;
+		Ctx c{ia, size, level, &t[i], table, 0, op.start, op.end};
+		Step step;
+		do {
+			c.old = F::load(detail::load_raw(c.ptep));
+			KVMMU_TRY(s, v.visit(*this, op, c));
+			step = s;
+		} while (step == Step::retry);
+		if (step == Step::descend) {
+			KVMMU_TRY_VOID(walk_table(op, ops_.to_virt(F::oa(c.old, level)), level - 1, ia, v));
+			v.post(*this, op, c);
+		}
+	}
+	return {};
+}
+
+template <class F>
+void PageTable<F>::note_flush(Op &op, u64 ia, u64 size)
+{
+	op.flush_lo = min(op.flush_lo, ia);
+	op.flush_hi = max(op.flush_hi, ia + size);
+}
+
+// The operation's one TLB invalidation, then the tables it unlinked.
+template <class F>
+void PageTable<F>::finish(Op &op)
+{
+	if (op.flush_lo < op.flush_hi) {
+		ops_.flush_tlb_range(op.flush_lo, op.flush_hi - op.flush_lo);
+		tlb_flushes_.fetch_add(1, Order::relaxed);
+	}
+	op.flush_lo = ~u64(0);
+	op.flush_hi = 0;
+	for (unsigned i = 0; i < op.ndeferred; i++)
+		drop_table(op.deferred[i], op.deferred_level[i]);
+	op.ndeferred = 0;
+}
+
+// Queues an unlinked table (and what hangs below it) for freeing after the
+// invalidation; a full queue forces that invalidation now.
+template <class F>
+void PageTable<F>::free_table(Op &op, void *table, unsigned level)
+{
+	if (op.ndeferred == Op::kDeferred)
+		finish(op);
+	op.deferred[op.ndeferred] = table;
+	op.deferred_level[op.ndeferred++] = level;
+}
+
+template <class F>
+void *PageTable<F>::new_table(unsigned level)
+{
+	(void)level;
+	void *t = ops_.alloc_table(table_alloc_bytes());
+	if (t) {
+		tables_.fetch_add(1, Order::relaxed);
+		table_bytes_.fetch_add(table_alloc_bytes(), Order::relaxed);
+	}
+	return t;
+}
+
+// Publishes `e` in place of c.old; false if the entry changed meanwhile.
+template <class F>
+bool PageTable<F>::publish(Ctx &c, u64 e)
+{
+	u64 expected = F::store(c.old);
+	if (!detail::cmpxchg_raw(c.ptep, expected, F::store(e)))
+		return false;
+	if (F::valid(e) && !F::valid(c.old))
+		ops_.get_table(c.table);
+	else if (!F::valid(e) && F::valid(c.old) && c.old != F::locked())
+		ops_.put_table(c.table);
+	ops_.sync_table(c.ptep, sizeof(u64));
+	c.old = e;
+	return true;
+}
+
+// Replaces a valid entry. When the format requires it, or the mapping
+// granularity changes (leaf <-> table), the entry is made invalid and the
+// TLB invalidated before the new entry is written; otherwise the new entry
+// is written at once and the invalidation batched with the operation's.
+// False if the entry changed under us (retry).
+template <class F>
+bool PageTable<F>::break_before_make(Op &op, Ctx &c, u64 e)
+{
+	if (!F::valid(c.old))
+		return publish(c, e);
+	bool granule_change = F::table(c.old, c.level) != F::table(e, c.level);
+	if (!F::bbm && !granule_change) {
+		if (!publish(c, e))
+			return false;
+		note_flush(op, c.ia, c.size);
+		return true;
+	}
+	u64 expected = F::store(c.old);
+	if (!detail::cmpxchg_raw(c.ptep, expected, F::store(F::locked())))
+		return false;
+	ops_.sync_table(c.ptep, sizeof(u64));
+	ops_.flush_tlb_range(c.ia, c.size);
+	tlb_flushes_.fetch_add(1, Order::relaxed);
+	bbm_.fetch_add(1, Order::relaxed);
+	detail::store_raw(c.ptep, F::store(e));
+	ops_.sync_table(c.ptep, sizeof(u64));
+	c.old = e;
+	return true;
+}
+
+// A table of next-level leaves reproducing the leaf c.old, put in its place.
+template <class F>
+Result<typename PageTable<F>::Step> PageTable<F>::split_leaf(Op &op, Ctx &c)
+{
+	void *t = new_table(c.level - 1);
+	if (!t)
+		return Errno::nomem;
+	auto *entries = static_cast<u64 *>(t);
+	const u64 n = u64(1) << F::bits_at(c.level - 1);
+	const u64 child = F::size_of(c.level - 1);
+	const Attrs a = F::attrs(c.old);
+	const u64 oa = F::oa(c.old, c.level);
+	for (u64 i = 0; i < n; i++) {
+		u64 e = F::make_leaf(oa + i * child, c.level - 1, a);
+		if (!F::young(c.old))
+			e = F::mkold(e);
+		entries[i] = F::store(e);
+	}
+	ops_.get_table(t, unsigned(n));
+	ops_.sync_table(t, n * sizeof(u64));
+	if (!break_before_make(op, c, F::make_table(ops_.to_phys(t), c.level))) {
+		ops_.unused_table(t, table_alloc_bytes());
+		tables_.fetch_sub(1);
+		table_bytes_.fetch_sub(table_alloc_bytes());
+		return Step::retry;
+	}
+	return Step::descend;
+}
+
+// ---------------------------------------------------------------------------
+// map
+// ---------------------------------------------------------------------------
+template <class F>
+Result<typename PageTable<F>::Step> PageTable<F>::visit_map(Op &op, Ctx &c, u64 pa, Attrs attrs)
+{
+	if (c.old == F::locked())
+		return Errno::again; // someone is between break and make
+	if (F::table(c.old, c.level))
+		return Step::descend;
+
+	u64 leaf_pa = pa + (c.ia - c.start);
+	if (c.covered() && F::leaf_ok(c.level) && !(leaf_pa & (c.size - 1))) {
+		u64 e = F::make_leaf(leaf_pa, c.level, attrs);
+		if (F::valid(c.old)) {
+			// Same translation: keep A/D, nothing to do.
+			if (F::leaf(c.old, c.level) && F::oa(c.old, c.level) == leaf_pa &&
+			    F::attrs(c.old) == attrs) {
+				op.done = c.ia + c.size;
+				return Step::next;
+			}
+			if (!break_before_make(op, c, e))
+				return Step::retry;
+		} else if (!publish(c, e)) {
+			return Step::retry;
+		}
+		op.done = c.ia + c.size;
+		return Step::next;
+	}
+
+	// The range needs smaller leaves here.
+	if (F::valid(c.old))
+		return split_leaf(op, c);
+	void *t = new_table(c.level - 1);
+	if (!t)
+		return Errno::nomem;
+	if (!publish(c, F::make_table(ops_.to_phys(t), c.level))) {
+		ops_.unused_table(t, table_alloc_bytes());
+		tables_.fetch_sub(1);
+		table_bytes_.fetch_sub(table_alloc_bytes());
+		return Step::retry;
+	}
+	return Step::descend;
+}
+
+template <class F>
+Result<void> PageTable<F>::map(u64 ia, u64 size, u64 pa, Attrs attrs, u64 *done)
+{
+	if (done)
+		*done = 0;
+	KVMMU_TRY_VOID(check_range(ia, size));
+	if (!F::prot_ok(attrs.prot) || !detail::aligned(pa, F::page_shift) || pa + size < pa)
+		return Errno::inval;
+	lock_.assert_held();
+
+	struct V {
+		u64 pa;
+		Attrs attrs;
+		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_map(op, c, pa, attrs); }
+		void post(PageTable &, Op &, Ctx &) {}
+	} v{pa, attrs};
+	Op op(ia, ia + size);
+	auto r = walk(op, v);
+	finish(op);
+	if (done)
+		*done = op.done - ia;
+	return r;
+}
+
+// ---------------------------------------------------------------------------
+// unmap
+// ---------------------------------------------------------------------------
+template <class F>
+Result<typename PageTable<F>::Step> PageTable<F>::visit_unmap(Op &op, Ctx &c)
+{
+	if (!F::valid(c.old))
+		return Step::next;
+	if (F::table(c.old, c.level) && !c.covered())
+		return Step::descend;
+	if (!F::table(c.old, c.level) && !c.covered())
+		return split_leaf(op, c); // part of a block stays mapped
+	// The whole entry goes: exchange captures the final A/D bits.
+	detail::xchg_raw(c.ptep, F::store(0));
+	ops_.sync_table(c.ptep, sizeof(u64));
+	ops_.put_table(c.table);
+	note_flush(op, c.ia, c.size);
+	if (F::table(c.old, c.level))
+		free_subtree(op, ops_.to_virt(F::oa(c.old, c.level)), c.level - 1);
+	return Step::next;
+}
+
+template <class F>
+void PageTable<F>::free_subtree(Op &op, void *table, unsigned level)
+{
+	// Children are unreachable once their parent entry is cleared; the
+	// whole subtree is freed after the operation's invalidation.
+	free_table(op, table, level);
+}
+
+// After descending: a table left with no valid entries is unlinked.
+template <class F>
+void PageTable<F>::post_unmap(Op &op, Ctx &c)
+{
+	c.old = F::load(detail::load_raw(c.ptep));
+	if (!F::table(c.old, c.level))
+		return;
+	void *child = ops_.to_virt(F::oa(c.old, c.level));
+	if (ops_.table_refs(child) != 1)
+		return;
+	detail::store_raw(c.ptep, F::store(0));
+	ops_.sync_table(c.ptep, sizeof(u64));
+	ops_.put_table(c.table);
+	note_flush(op, c.ia, c.size);
+	free_table(op, child, c.level - 1);
+}
+
+template <class F>
+Result<void> PageTable<F>::unmap(u64 ia, u64 size)
+{
+	KVMMU_TRY_VOID(check_range(ia, size));
+	lock_.assert_held_write();
+	struct V {
+		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_unmap(op, c); }
+		void post(PageTable &pt, Op &op, Ctx &c) { pt.post_unmap(op, c); }
+	} v;
+	Op op(ia, ia + size);
+	auto r = walk(op, v);
+	finish(op);
+	return r;
+}
+
+// ---------------------------------------------------------------------------
+// write-protect (dirty logging)
+// ---------------------------------------------------------------------------
+template <class F>
+Result<typename PageTable<F>::Step> PageTable<F>::visit_wrprotect(Op &op, Ctx &c)
+{
+	if (F::table(c.old, c.level))
+		return Step::descend;
+	if (!F::leaf(c.old, c.level))
+		return Step::next;
+	u64 e = F::wrprotect(c.old);
+	if (e == c.old)
+		return Step::next;
+	// A block partly in the range is protected whole: a write fault
+	// restores what was not meant to be protected.
+	if (!publish(c, e))
+		return Step::retry;
+	note_flush(op, c.ia, c.size);
+	return Step::next;
+}
+
+template <class F>
+Result<void> PageTable<F>::wrprotect(u64 ia, u64 size)
+{
+	KVMMU_TRY_VOID(check_range(ia, size));
+	lock_.assert_held_write();
+	struct V {
+		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_wrprotect(op, c); }
+		void post(PageTable &, Op &, Ctx &) {}
+	} v;
+	Op op(ia, ia + size);
+	auto r = walk(op, v);
+	finish(op);
+	return r;
+}
+
+// ---------------------------------------------------------------------------
+// test and clear young
+// ---------------------------------------------------------------------------
+template <class F>
+Result<typename PageTable<F>::Step> PageTable<F>::visit_age(Op &op, Ctx &c, bool &young)
+{
+	(void)op;
+	if (F::table(c.old, c.level))
+		return Step::descend;
+	if (!F::leaf(c.old, c.level) || !F::young(c.old))
+		return Step::next;
+	if (!publish(c, F::mkold(c.old)))
+		return Step::retry;
+	young = true;
+	return Step::next;
+}
+
+template <class F>
+Result<bool> PageTable<F>::test_clear_young(u64 ia, u64 size)
+{
+	KVMMU_TRY_VOID(check_range(ia, size));
+	lock_.assert_held();
+	struct V {
+		bool young = false;
+		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_age(op, c, young); }
+		void post(PageTable &, Op &, Ctx &) {}
+	} v;
+	Op op(ia, ia + size);
+	auto r = walk(op, v);
+	// Clearing the accessed flag needs no invalidation: a stale TLB entry
+	// only delays the next "young" report.
+	if (!r)
+		return r.error();
+	return v.young;
+}
+
+// ---------------------------------------------------------------------------
+// lookup
+// ---------------------------------------------------------------------------
+template <class F>
+Leaf PageTable<F>::get_leaf(u64 ia)
+{
+	Leaf l;
+	if (ia >= kIaLimit)
+		return l;
+	lock_.assert_held();
+	auto *t = static_cast<u64 *>(root_);
+	for (unsigned level = kRootLevel;; level--) {
+		const unsigned shift = F::shift_of(level);
+		u64 idx = (ia >> shift) & ((u64(1) << F::bits_at(level)) - 1);
+		u64 e = F::load(detail::load_raw(&t[idx]));
+		if (F::table(e, level)) {
+			t = static_cast<u64 *>(ops_.to_virt(F::oa(e, level)));
+			continue;
+		}
+		if (F::leaf(e, level)) {
+			l.mapped = true;
+			l.level = level;
+			l.size = u64(1) << shift;
+			l.ia = ia & ~(l.size - 1);
+			l.oa = F::oa(e, level) + (ia - l.ia);
+			l.attrs = F::attrs(e);
+			l.young = F::young(e);
+			l.dirty = F::dirty(e);
+		}
+		return l;
+	}
+}
+
+// ---------------------------------------------------------------------------
+// split and collapse
+// ---------------------------------------------------------------------------
+template <class F>
+Result<typename PageTable<F>::Step> PageTable<F>::visit_split(Op &op, Ctx &c, unsigned to_level)
+{
+	if (c.level <= to_level) {
+		op.done = min(c.ia + c.size, c.end);
+		return Step::next;
+	}
+	if (F::table(c.old, c.level))
+		return Step::descend;
+	if (!F::leaf(c.old, c.level)) {
+		op.done = min(c.ia + c.size, c.end);
+		return Step::next;
+	}
+	return split_leaf(op, c);
+}
+
+template <class F>
+Result<void> PageTable<F>::split(u64 ia, u64 size, unsigned level, u64 *done)
+{
+	if (done)
+		*done = 0;
+	KVMMU_TRY_VOID(check_range(ia, size));
+	if (level >= kRootLevel || !F::leaf_ok(level))
+		return Errno::inval;
+	lock_.assert_held_write();
+	struct V {
+		unsigned to;
+		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_split(op, c, to); }
+		void post(PageTable &, Op &, Ctx &) {}
+	} v{level};
+	Op op(ia, ia + size);
+	auto r = walk(op, v);
+	finish(op);
+	if (done)
+		*done = op.done - ia;
+	return r;
+}
+
+template <class F>
+Result<void> PageTable<F>::collapse(u64 ia, unsigned level)
+{
+	if (level == 0 || level > kRootLevel || !F::leaf_ok(level) || ia >= kIaLimit)
+		return Errno::inval;
+	lock_.assert_held_write();
+	const u64 size = F::size_of(level);
+	ia &= ~(size - 1);
+
+	// Find the entry at `level` covering ia.
+	auto *t = static_cast<u64 *>(root_);
+	unsigned l = kRootLevel;
+	u64 *ptep;
+	u64 e;
+	for (;;) {
+		u64 idx = (ia >> F::shift_of(l)) & ((u64(1) << F::bits_at(l)) - 1);
+		ptep = &t[idx];
+		e = F::load(detail::load_raw(ptep));
+		if (l == level)
+			break;
+		if (!F::table(e, l))
+			return Errno::inval;
+		t = static_cast<u64 *>(ops_.to_virt(F::oa(e, l)));
+		l--;
+	}
+	if (!F::table(e, level))
+		return Errno::inval;
+
+	// Every child must be a leaf one level down, contiguous, same attributes.
+	auto *child = static_cast<u64 *>(ops_.to_virt(F::oa(e, level)));
+	const u64 n = u64(1) << F::bits_at(level - 1);
+	const u64 csize = F::size_of(level - 1);
+	u64 first = F::load(child[0]);
+	if (!F::leaf(first, level - 1) || (F::oa(first, level - 1) & (size - 1)))
+		return Errno::inval;
+	Attrs a = F::attrs(first);
+	bool young = false;
+	for (u64 i = 0; i < n; i++) {
+		u64 ce = F::load(detail::load_raw(&child[i]));
+		if (!F::leaf(ce, level - 1) || F::oa(ce, level - 1) != F::oa(first, level - 1) + i * csize ||
+		    F::attrs(ce) != a)
+			return Errno::inval;
+		young |= F::young(ce);
+	}
+	u64 block = F::make_leaf(F::oa(first, level - 1), level, a);
+	if (!young)
+		block = F::mkold(block);
+
+	Op op(ia, ia + size);
+	Ctx c{ia, size, level, ptep, reinterpret_cast<void *>(reinterpret_cast<uintptr_t>(ptep) &
+		~(uintptr_t(F::table_bytes(level)) - 1)), e, ia, ia + size};
+	// Exclusive: only hardware A/D updates can race; retry on those.
+	while (!break_before_make(op, c, block))
+		c.old = F::load(detail::load_raw(ptep));
+	// The table entry counted once in its parent, as the block does now.
+	free_table(op, child, level - 1);
+	finish(op);
+	return {};
+}
+
+} // namespace kvmmu::pgt
