@@ -7,3 +7,4 @@
 #include "runtime_test.cpp"
 #include "vm_test.cpp"
 #include "pgtable_test.cpp"
+#include "guest_walk_test.cpp"

@@ -77,9 +77,14 @@ KT_SUITE(mmu_vm, MMU_VM);
 	CXX(mmu_pgtable, ppc_radix_64k)
 KT_SUITE(mmu_pgtable, MMU_PGTABLE);
 
+#define MMU_GUEST_WALK(CXX, C)				\
+	CXX(mmu_guest_walk, x86_4level)			\
+	CXX(mmu_guest_walk, arm64_stage2)
+KT_SUITE(mmu_guest_walk, MMU_GUEST_WALK);
+
 kunit_test_suites(&kt_suite_runtime_result, &kt_suite_runtime_alloc,
 		  &kt_suite_runtime_lock, &kt_suite_runtime_types, &kt_suite_mmu_vm,
-		  &kt_suite_mmu_pgtable);
+		  &kt_suite_mmu_pgtable, &kt_suite_mmu_guest_walk);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("kvmmu KUnit suites");
