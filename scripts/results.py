@@ -20,7 +20,7 @@ import subprocess
 import sys
 
 BAD = [
-    r"WARNING: CPU:", r"cut here ]", r"BUG:", r"Oops", r"kernel BUG", r"KASAN", r"UBSAN",
+    r"WARNING: CPU:", r"cut here ]", r"BUG:", r"Oops", r"kernel BUG", r"UBSAN:",
     r"general protection fault", r"Kernel panic", r"possible recursive locking",
     r"circular locking dependency", r"inconsistent lock state",
     r"sleeping function called from invalid context", r"scheduling while atomic",
