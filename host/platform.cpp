@@ -374,6 +374,46 @@ void *kvmmu_plat_phys_to_virt(uint64_t pa)
 	return reinterpret_cast<void *>(uintptr_t(pa));
 }
 
+// SRCU: a reader-preferring rwlock; synchronize takes it for writing once,
+// which waits for every read section in progress.
+static_assert(sizeof(pthread_rwlock_t) <= KVMMU_SRCU_SIZE, "host srcu does not fit");
+
+int kvmmu_plat_srcu_init(void *ssp, const char *, void *)
+{
+	return -pthread_rwlock_init(static_cast<pthread_rwlock_t *>(ssp), nullptr);
+}
+
+void kvmmu_plat_srcu_cleanup(void *ssp)
+{
+	pthread_rwlock_destroy(static_cast<pthread_rwlock_t *>(ssp));
+}
+
+int kvmmu_plat_srcu_read_lock(void *ssp)
+{
+	check(pthread_rwlock_rdlock(static_cast<pthread_rwlock_t *>(ssp)), "srcu_read_lock", "srcu");
+	return 0;
+}
+
+void kvmmu_plat_srcu_read_unlock(void *ssp, int)
+{
+	check(pthread_rwlock_unlock(static_cast<pthread_rwlock_t *>(ssp)), "srcu_read_unlock", "srcu");
+}
+
+void kvmmu_plat_synchronize_srcu(void *ssp)
+{
+	sleep_check("synchronize_srcu");
+	auto *l = static_cast<pthread_rwlock_t *>(ssp);
+	check(pthread_rwlock_wrlock(l), "synchronize_srcu", "srcu");
+	check(pthread_rwlock_unlock(l), "synchronize_srcu", "srcu");
+}
+
+// x86-64 user space: below 2^47.
+bool kvmmu_plat_user_range_ok(uint64_t hva, uint64_t size)
+{
+	const uint64_t limit = uint64_t(1) << 47;
+	return hva <= limit && size <= limit - hva;
+}
+
 void kvmmu_plat_kfree(const void *ptr)
 {
 	if (!ptr)

@@ -11,6 +11,7 @@
 #include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
+#include <linux/srcu.h>
 
 #define SIZE_ALIGN(name, type)				\
 	DEFINE(name##_SIZE, sizeof(type));		\
@@ -23,6 +24,7 @@ void kvmmu_layout(void)
 	SIZE_ALIGN(KVMMU_RWLOCK, rwlock_t);
 	SIZE_ALIGN(KVMMU_MUTEX, struct mutex);
 	SIZE_ALIGN(KVMMU_LOCK_CLASS_KEY, struct lock_class_key);
+	SIZE_ALIGN(KVMMU_SRCU, struct srcu_struct);
 	BLANK();
 	DEFINE(KVMMU_PAGE_SHIFT, PAGE_SHIFT);
 	DEFINE(KVMMU_KMALLOC_MINALIGN, ARCH_KMALLOC_MINALIGN);

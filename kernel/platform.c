@@ -14,6 +14,8 @@
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
+#include <linux/srcu.h>
+#include <linux/uaccess.h>
 
 #include <kvmmu/platform.h>
 #include <kvmmu_layout.h>
@@ -21,6 +23,7 @@
 static_assert(sizeof(spinlock_t) == KVMMU_SPINLOCK_SIZE);
 static_assert(sizeof(rwlock_t) == KVMMU_RWLOCK_SIZE);
 static_assert(sizeof(struct mutex) == KVMMU_MUTEX_SIZE);
+static_assert(sizeof(struct srcu_struct) == KVMMU_SRCU_SIZE);
 
 static gfp_t to_gfp(unsigned int f)
 {
@@ -175,6 +178,40 @@ void kvmmu_plat_mutex_unlock(void *lock)
 void kvmmu_plat_mutex_assert_held(const void *lock)
 {
 	lockdep_assert_held((struct mutex *)lock);
+}
+
+int kvmmu_plat_srcu_init(void *ssp, const char *name, void *key)
+{
+#ifdef CONFIG_DEBUG_LOCK_ALLOC
+	return __init_srcu_struct(ssp, name, key);
+#else
+	return init_srcu_struct(ssp);	/* no lockdep: no class */
+#endif
+}
+
+void kvmmu_plat_srcu_cleanup(void *ssp)
+{
+	cleanup_srcu_struct(ssp);
+}
+
+int kvmmu_plat_srcu_read_lock(void *ssp)
+{
+	return srcu_read_lock(ssp);
+}
+
+void kvmmu_plat_srcu_read_unlock(void *ssp, int idx)
+{
+	srcu_read_unlock(ssp, idx);
+}
+
+void kvmmu_plat_synchronize_srcu(void *ssp)
+{
+	synchronize_srcu(ssp);
+}
+
+bool kvmmu_plat_user_range_ok(uint64_t hva, uint64_t size)
+{
+	return access_ok((void __user *)(unsigned long)hva, size);
 }
 
 void kvmmu_plat_might_sleep(const char *file, int line)

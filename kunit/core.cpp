@@ -8,3 +8,4 @@
 #include "vm_test.cpp"
 #include "pgtable_test.cpp"
 #include "guest_walk_test.cpp"
+#include "memslot_test.cpp"

@@ -82,9 +82,13 @@ KT_SUITE(mmu_pgtable, MMU_PGTABLE);
 	CXX(mmu_guest_walk, arm64_stage2)
 KT_SUITE(mmu_guest_walk, MMU_GUEST_WALK);
 
+#define MMU_MEMSLOT(CXX, C)				\
+	CXX(mmu_memslot, rules)
+KT_SUITE(mmu_memslot, MMU_MEMSLOT);
+
 kunit_test_suites(&kt_suite_runtime_result, &kt_suite_runtime_alloc,
 		  &kt_suite_runtime_lock, &kt_suite_runtime_types, &kt_suite_mmu_vm,
-		  &kt_suite_mmu_pgtable, &kt_suite_mmu_guest_walk);
+		  &kt_suite_mmu_pgtable, &kt_suite_mmu_guest_walk, &kt_suite_mmu_memslot);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("kvmmu KUnit suites");

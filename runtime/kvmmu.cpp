@@ -10,5 +10,6 @@
 #include "runtime.cpp"
 #include "../mmu/vm.cpp"
 #include "../mmu/hooks.cpp"
+#include "../mmu/memslot.cpp"
 #include "../mmu/pgtable/mm_ops.cpp"
 #include "../mmu/pgtable/pgtable.cpp"

@@ -19,6 +19,8 @@
 /* As in a kernel without lockdep: the host keeps no lock classes. */
 #define KVMMU_LOCK_CLASS_KEY_SIZE 0
 #define KVMMU_LOCK_CLASS_KEY_ALIGN 1
+#define KVMMU_SRCU_SIZE 64
+#define KVMMU_SRCU_ALIGN 8
 
 #define KVMMU_PAGE_SHIFT 12
 /* malloc()'s alignment (alignof(max_align_t)) on the supported hosts. */

@@ -80,6 +80,16 @@ void kvmmu_plat_mutex_lock(void *lock);
 void kvmmu_plat_mutex_unlock(void *lock);
 void kvmmu_plat_mutex_assert_held(const void *lock);
 
+/* Sleepable RCU. @ssp points at storage of KVMMU_SRCU_SIZE. */
+int kvmmu_plat_srcu_init(void *ssp, const char *name, void *key);
+void kvmmu_plat_srcu_cleanup(void *ssp);
+int kvmmu_plat_srcu_read_lock(void *ssp);
+void kvmmu_plat_srcu_read_unlock(void *ssp, int idx);
+void kvmmu_plat_synchronize_srcu(void *ssp);
+
+/* Is [hva, hva + size) a valid range of user addresses (access_ok)? */
+bool kvmmu_plat_user_range_ok(uint64_t hva, uint64_t size);
+
 /* Scheduling context checks. */
 void kvmmu_plat_might_sleep(const char *file, int line);
 
