@@ -15,12 +15,13 @@ ensure_pkgs make rsync cpio gzip python3 "$QEMU_PKG" $(toolchain_pkgs "$arch")
 kunit_tree=
 case "$layer" in
 stock)
-	eval "$("$KVMMU_ROOT/scripts/stock-kernel.sh" "$arch")"
+	vars=$("$KVMMU_ROOT/scripts/stock-kernel.sh" "$arch") || die "no stock kernel for $arch"
+	eval "$vars"
 	kdir=$KHEADERS image=$KIMAGE
 	mk=()
 	;;
 kunit)
-	kdir=$("$KVMMU_ROOT/scripts/kunit-kernel.sh" "$arch")
+	kdir=$("$KVMMU_ROOT/scripts/kunit-kernel.sh" "$arch") || die "no KUnit kernel for $arch"
 	image=$kdir/kvmmu-boot-image
 	kunit_tree=$(sed -n 's/^KVMMU_SRC=//p' "$kdir/kvmmu-src")
 	mk=(CC="${CROSS}gcc-12")
@@ -53,7 +54,7 @@ else
 	exit 0
 fi
 
-"$KVMMU_ROOT/scripts/build-selftests.sh" "$arch" "$work/selftests"
+"$KVMMU_ROOT/scripts/build-selftests.sh" "$arch" "$work/selftests" || die "selftest build failed"
 mkdir -p "$work/modules"
 cp "$work/src"/*.ko "$work/modules/"
 "$KVMMU_ROOT/scripts/initramfs.sh" "$arch" "$mode" "$work/initrd.gz" "$work/modules" "$work/selftests"

@@ -28,19 +28,21 @@ foreign_apt_cache() {
 		-o Dir::Etc::SourceParts="$d/sources.list.d" "$@"
 }
 
-# Refresh the foreign lists at most once per process tree. An index that
+# Refresh the foreign lists at most once an hour (the scripts that need
+# them run in separate processes). An index that
 # fails to download (seen: a security-suite index failing its size check
 # during a mirror sync) is tolerated as long as some index is usable; the
 # callers then pick the newest complete package set among what is listed.
 foreign_apt_update() {
-	local arch=$1 var=KVMMU_FOREIGN_UPDATED_${1//-/_}
-	[ -n "${!var:-}" ] && return 0
+	local arch=$1 stamp=$KVMMU_CACHE/apt/$1.updated
+	mkdir -p "$KVMMU_CACHE/apt"
+	[ -n "$(find "$stamp" -mmin -60 2>/dev/null)" ] && return 0
 	if ! foreign_apt "$arch" update >"$KVMMU_CACHE/apt/$arch.update.log" 2>&1; then
 		log "apt update for $arch was incomplete; using the indexes that did load"
 	fi
 	ls "$KVMMU_CACHE/apt/$arch/lists/"*Packages* >/dev/null 2>&1 ||
 		die "no package index for $arch (see $KVMMU_CACHE/apt/$arch.update.log)"
-	export "$var"=1
+	touch "$stamp"
 }
 
 # foreign_apt_download ARCH DIR PKG...: download .debs into DIR.

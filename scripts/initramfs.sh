@@ -5,7 +5,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 arch=$1 mode=$2 out=$3 moddir=$4 stdir=$5
 arch_vars "$arch"
-busybox=$("$KVMMU_ROOT/scripts/busybox.sh" "$arch")
+busybox=$("$KVMMU_ROOT/scripts/busybox.sh" "$arch") || die "no busybox for $arch"
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,kvmmu/selftests}
