@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 // Page-table formats: each architecture's descriptor encoding as a small
-// policy type for the generic walker (walker.hpp).
+// policy type for the generic walker (pgtable_impl.hpp).
 //
 // Levels count up from the leaf: level 0 maps one base page, level n maps
 // 2^(page_shift + n * bits_per_level) bytes, and the root is level
@@ -16,6 +16,8 @@
 //   oa(e, level)              output address of a leaf or next table
 //   attrs(e)                  decoded attributes of a leaf
 //   young(e), mkold(e), dirty(e), wrprotect(e)
+//   mkdirty(e)                marks a leaf dirty (split and collapse carry
+//                             the dirty state over to the new leaves)
 //   locked()                  the invalid, recognisable value an entry holds
 //                             between break and make
 //   bbm                       replacing a valid entry needs break-before-make
@@ -135,6 +137,7 @@ struct Ept : Geometry<Levels, 12, 9> {
 	static bool young(u64 e) { return e & A; }
 	static u64 mkold(u64 e) { return e & ~A; }
 	static bool dirty(u64 e) { return e & D; }
+	static u64 mkdirty(u64 e) { return e | D; }
 	static u64 wrprotect(u64 e) { return e & ~W; }
 };
 
@@ -207,6 +210,8 @@ struct ArmS2 : Geometry<Levels, GranuleShift, GranuleShift - 3, RootBits> {
 	static u64 mkold(u64 e) { return e & ~AF; }
 	// Without hardware dirty-bit management a writable leaf counts as dirty.
 	static bool dirty(u64 e) { return e & S2AP_W; }
+	// Dirty is writable, which the leaf's attributes already carry.
+	static u64 mkdirty(u64 e) { return e; }
 	static u64 wrprotect(u64 e) { return e & ~(S2AP_W | DBM); }
 };
 
@@ -295,6 +300,7 @@ struct PpcRadix {
 	static bool young(u64 e) { return e & R; }
 	static u64 mkold(u64 e) { return e & ~R; }
 	static bool dirty(u64 e) { return e & C; }
+	static u64 mkdirty(u64 e) { return e | C; }
 	static u64 wrprotect(u64 e) { return e & ~(EAA_W | C); }
 };
 

@@ -8,12 +8,18 @@
 //   exclusive unmap(), wrprotect(), split(), collapse(), destruction
 // Entries are published with compare-and-exchange against the value the
 // walker read, so shared-mode operations can run in parallel; a lost race
-// is retried (tables, accessed bits) or reported as -EAGAIN (a different
-// leaf appeared where map() wanted to install one).
+// is retried (tables, accessed bits); a different leaf where map() wants
+// one is replaced through break_before_make(); an entry another thread
+// holds locked (between break and make) makes map() return -EAGAIN.
+// Parallel map() callers must not share one TableCache (it is not
+// thread-safe): give each its own MmOps/cache.
 //
 // Memory: map() and split() draw table memory from MmOps::alloc_table(),
 // which must not sleep; when it runs dry they stop with -ENOMEM and report
 // how far they got: [ia, ia + *done) is done, the rest is untouched.
+// unmap() needs a table only to split a block it covers in part, and can
+// then fail with -ENOMEM too. map() rejects output addresses the format
+// cannot encode (-EINVAL).
 // Emptied tables are freed, after the operation's single batched TLB
 // invalidation, by unmap(). Table entries are counted, not scanned.
 //
@@ -71,6 +77,7 @@ public:
 	Result<void> unmap(u64 ia, u64 size);
 	Result<void> wrprotect(u64 ia, u64 size);
 	Result<bool> test_clear_young(u64 ia, u64 size);
+	// The leaf translating `ia`; Leaf::oa is the output address of `ia`.
 	Leaf get_leaf(u64 ia);
 	// Splits leaves larger than `level` in the range down to `level`.
 	Result<void> split(u64 ia, u64 size, unsigned level, u64 *done = nullptr);

@@ -291,6 +291,8 @@ Result<typename PageTable<F>::Step> PageTable<F>::split_leaf(Op &op, Ctx &c)
 		u64 e = F::make_leaf(oa + i * child, c.level - 1, a);
 		if (!F::young(c.old))
 			e = F::mkold(e);
+		if (F::dirty(c.old))
+			e = F::mkdirty(e);
 		entries[i] = F::store(e);
 	}
 	ops_.get_table(t, unsigned(n));
@@ -356,6 +358,11 @@ Result<void> PageTable<F>::map(u64 ia, u64 size, u64 pa, Attrs attrs, u64 *done)
 		*done = 0;
 	KVMMU_TRY_VOID(check_range(ia, size));
 	if (!F::prot_ok(attrs.prot) || !detail::aligned(pa, F::page_shift) || pa + size < pa)
+		return Errno::inval;
+	// Leaves keep only the address bits the format has: an output address
+	// beyond them would silently map something else.
+	const u64 last = pa + size - F::size_of(0);
+	if (F::oa(F::make_leaf(last, 0, attrs), 0) != last)
 		return Errno::inval;
 	lock_.assert_held();
 
@@ -617,17 +624,20 @@ Result<void> PageTable<F>::collapse(u64 ia, unsigned level)
 	if (!F::leaf(first, level - 1) || (F::oa(first, level - 1) & (size - 1)))
 		return Errno::inval;
 	Attrs a = F::attrs(first);
-	bool young = false;
+	bool young = false, dirty = false;
 	for (u64 i = 0; i < n; i++) {
 		u64 ce = F::load(detail::load_raw(&child[i]));
 		if (!F::leaf(ce, level - 1) || F::oa(ce, level - 1) != F::oa(first, level - 1) + i * csize ||
 		    F::attrs(ce) != a)
 			return Errno::inval;
 		young |= F::young(ce);
+		dirty |= F::dirty(ce);
 	}
 	u64 block = F::make_leaf(F::oa(first, level - 1), level, a);
 	if (!young)
 		block = F::mkold(block);
+	if (dirty)
+		block = F::mkdirty(block);
 
 	Op op(ia, ia + size);
 	Ctx c{ia, size, level, ptep, reinterpret_cast<void *>(reinterpret_cast<uintptr_t>(ptep) &
