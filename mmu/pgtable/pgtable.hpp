@@ -109,6 +109,7 @@ private:
 	Result<Step> visit_split(Op &op, Ctx &c, unsigned to_level);
 	Result<Step> split_leaf(Op &op, Ctx &c);
 	void *new_table(unsigned level);
+	void unused_table(void *table);
 	void free_table(Op &op, void *table, unsigned level);
 	void free_subtree(Op &op, void *table, unsigned level);
 	void drop_table(void *table, unsigned level);

@@ -229,6 +229,15 @@ void *PageTable<F>::new_table(unsigned level)
 	return t;
 }
 
+// Gives back a table from new_table() that never became reachable.
+template <class F>
+void PageTable<F>::unused_table(void *t)
+{
+	ops_.unused_table(t, table_alloc_bytes());
+	tables_.fetch_sub(1);
+	table_bytes_.fetch_sub(table_alloc_bytes());
+}
+
 // Publishes `e` in place of c.old; false if the entry changed meanwhile.
 template <class F>
 bool PageTable<F>::publish(Ctx &c, u64 e)
@@ -298,9 +307,7 @@ Result<typename PageTable<F>::Step> PageTable<F>::split_leaf(Op &op, Ctx &c)
 	ops_.get_table(t, unsigned(n));
 	ops_.sync_table(t, n * sizeof(u64));
 	if (!break_before_make(op, c, F::make_table(ops_.to_phys(t), c.level))) {
-		ops_.unused_table(t, table_alloc_bytes());
-		tables_.fetch_sub(1);
-		table_bytes_.fetch_sub(table_alloc_bytes());
+		unused_table(t);
 		return Step::retry;
 	}
 	return Step::descend;
@@ -343,9 +350,7 @@ Result<typename PageTable<F>::Step> PageTable<F>::visit_map(Op &op, Ctx &c, u64 
 	if (!t)
 		return Errno::nomem;
 	if (!publish(c, F::make_table(ops_.to_phys(t), c.level))) {
-		ops_.unused_table(t, table_alloc_bytes());
-		tables_.fetch_sub(1);
-		table_bytes_.fetch_sub(table_alloc_bytes());
+		unused_table(t);
 		return Step::retry;
 	}
 	return Step::descend;
