@@ -99,6 +99,7 @@ private:
 
 	enum class Step { next, descend, retry };
 
+	template <class V> Result<void> run(u64 ia, u64 size, V &v, u64 *done = nullptr);
 	template <class V> Result<void> walk(Op &op, V &v);
 	template <class V> Result<void> walk_table(Op &op, void *table, unsigned level, u64 base, V &v);
 	Result<Step> visit_map(Op &op, Ctx &c, u64 pa, Attrs attrs);

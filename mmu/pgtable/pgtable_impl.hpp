@@ -184,6 +184,21 @@ Result<void> PageTable<F>::walk_table(Op &op, void *table, unsigned level, u64 b
 	return {};
 }
 
+// One operation over [ia, ia + size): the walk, then its single TLB
+// invalidation and the freeing of what it unlinked; *done gets the
+// completed prefix.
+template <class F>
+template <class V>
+Result<void> PageTable<F>::run(u64 ia, u64 size, V &v, u64 *done)
+{
+	Op op(ia, ia + size);
+	auto r = walk(op, v);
+	finish(op);
+	if (done)
+		*done = op.done - ia;
+	return r;
+}
+
 template <class F>
 void PageTable<F>::note_flush(Op &op, u64 ia, u64 size)
 {
@@ -377,12 +392,7 @@ Result<void> PageTable<F>::map(u64 ia, u64 size, u64 pa, Attrs attrs, u64 *done)
 		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_map(op, c, pa, attrs); }
 		void post(PageTable &, Op &, Ctx &) {}
 	} v{pa, attrs};
-	Op op(ia, ia + size);
-	auto r = walk(op, v);
-	finish(op);
-	if (done)
-		*done = op.done - ia;
-	return r;
+	return run(ia, size, v, done);
 }
 
 // ---------------------------------------------------------------------------
@@ -441,10 +451,7 @@ Result<void> PageTable<F>::unmap(u64 ia, u64 size)
 		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_unmap(op, c); }
 		void post(PageTable &pt, Op &op, Ctx &c) { pt.post_unmap(op, c); }
 	} v;
-	Op op(ia, ia + size);
-	auto r = walk(op, v);
-	finish(op);
-	return r;
+	return run(ia, size, v);
 }
 
 // ---------------------------------------------------------------------------
@@ -477,10 +484,7 @@ Result<void> PageTable<F>::wrprotect(u64 ia, u64 size)
 		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_wrprotect(op, c); }
 		void post(PageTable &, Op &, Ctx &) {}
 	} v;
-	Op op(ia, ia + size);
-	auto r = walk(op, v);
-	finish(op);
-	return r;
+	return run(ia, size, v);
 }
 
 // ---------------------------------------------------------------------------
@@ -510,10 +514,9 @@ Result<bool> PageTable<F>::test_clear_young(u64 ia, u64 size)
 		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_age(op, c, young); }
 		void post(PageTable &, Op &, Ctx &) {}
 	} v;
-	Op op(ia, ia + size);
-	auto r = walk(op, v);
 	// Clearing the accessed flag needs no invalidation: a stale TLB entry
-	// only delays the next "young" report.
+	// only delays the next "young" report (run() has nothing to flush).
+	auto r = run(ia, size, v);
 	if (!r)
 		return r.error();
 	return v.young;
@@ -585,12 +588,7 @@ Result<void> PageTable<F>::split(u64 ia, u64 size, unsigned level, u64 *done)
 		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_split(op, c, to); }
 		void post(PageTable &, Op &, Ctx &) {}
 	} v{level};
-	Op op(ia, ia + size);
-	auto r = walk(op, v);
-	finish(op);
-	if (done)
-		*done = op.done - ia;
-	return r;
+	return run(ia, size, v, done);
 }
 
 template <class F>
