@@ -45,6 +45,13 @@ void TableCache::push(void *p)
 	objs_[n_++] = p;
 }
 
+void TableCache::recycle(void *p)
+{
+	kvmmu_plat_page_ref_set(p, 1);
+	__builtin_memset(p, 0, chunk_);
+	push(p);
+}
+
 void TableCache::drain()
 {
 	while (n_)
@@ -61,9 +68,8 @@ void *CachedMmOps::alloc_table(size_t bytes)
 // Never reachable: no walker saw it; clean it and keep it for later.
 void CachedMmOps::unused_table(void *table, size_t bytes)
 {
-	kvmmu_plat_page_ref_set(table, 1);
-	__builtin_memset(table, 0, bytes);
-	cache_.push(table);
+	(void)bytes; // at most the cache's chunk, which recycle() clears whole
+	cache_.recycle(table);
 }
 
 void CachedMmOps::free_table(void *table, size_t bytes)

@@ -40,7 +40,9 @@ protected:
 };
 
 // Pre-allocated table memory, filled outside the MMU lock (may sleep) and
-// drawn from under it (never sleeps), like KVM's memory caches.
+// drawn from under it (never sleeps), like KVM's memory caches. Chunks
+// are page-allocator pages whose reference count is the table's. Not
+// thread-safe: one per caller (a vCPU's fault path, the MMU notifier...).
 class TableCache : Pinned {
 public:
 	static constexpr unsigned kCapacity = 64;
@@ -57,6 +59,9 @@ public:
 	void *pop() { return n_ ? objs_[--n_] : nullptr; }
 	// Returns a zeroed chunk with a count of 1; frees it when full.
 	void push(void *p);
+	// Returns a chunk that was used (a table never made reachable): its
+	// count goes back to 1 and its memory is zeroed before push().
+	void recycle(void *p);
 	void drain();
 	static void free_chunk(void *p, size_t bytes);
 
