@@ -11,15 +11,22 @@
 // is retried (tables, accessed bits); a different leaf where map() wants
 // one is replaced through break_before_make(); an entry another thread
 // holds locked (between break and make) makes map() return -EAGAIN.
-// Parallel map() callers must not share one TableCache (it is not
-// thread-safe): give each its own MmOps/cache.
+// A table map() creates is private until it is linked: map() fills it
+// (and the tables it creates below it) with plain stores for everything
+// the range puts there, then links it with one compare-and-exchange.
 //
-// Memory: map() and split() draw table memory from MmOps::alloc_table(),
-// which must not sleep; when it runs dry they stop with -ENOMEM and report
-// how far they got: [ia, ia + *done) is done, the rest is untouched.
-// unmap() needs a table only to split a block it covers in part, and can
-// then fail with -ENOMEM too. map() rejects output addresses the format
-// cannot encode (-EINVAL).
+// Memory: map(), split() and unmap() (which needs a table only to split a
+// block it covers in part) draw table memory from the `cache` argument if
+// it is given, else from MmOps::alloc_table(); neither may sleep. When it
+// runs dry they stop with -ENOMEM; map() and split() report how far they
+// got: [ia, ia + *done) is done, the rest is untouched. Tables that never
+// became reachable go back where they came from. A TableCache is not
+// thread-safe: parallel map() callers (vCPU faults) each pass their own;
+// MmOps' own allocator serves callers that hold the lock exclusively or
+// are otherwise serialised. Tables from a `cache` are page-allocator
+// chunks counted in their pages, so the MmOps must count and free those
+// (CachedMmOps does). map() rejects output addresses the format cannot
+// encode (-EINVAL).
 // Emptied tables are freed, after the operation's single batched TLB
 // invalidation, by unmap(). Table entries are counted, not scanned.
 //
@@ -55,6 +62,23 @@ struct PtStats {
 	u64 table_bytes = 0;
 	u64 tlb_flushes = 0;	// flush_tlb_range calls
 	u64 bbm = 0;		// break-before-make sequences
+	u64 lost_races = 0;	// new tables given back: the entry changed before they were linked
+};
+
+// What unmap() removed, leaf by leaf: the last value of each leaf, read by
+// the atomic exchange that cleared it, so accessed/dirty state the
+// hardware set up to that moment is included (the caller transfers it to
+// the pages: set_page_dirty, mark_page_accessed). `ia` and `size` are the
+// leaf's whole range, `oa` the output address of `ia`. A block unmapped
+// in part is split first; only its removed pieces are reported, each
+// with the block's state. Called under the MMU lock (exclusive), before
+// the TLB invalidation: the removed translations may still be in use
+// until unmap() returns.
+struct LeafSink {
+	virtual void removed(u64 ia, u64 size, u64 oa, Attrs attrs, bool young, bool dirty) = 0;
+
+protected:
+	~LeafSink() = default;
 };
 
 template <class F>
@@ -73,17 +97,23 @@ public:
 	// Frees every table. No concurrent users; one TLB invalidation.
 	~PageTable();
 
-	Result<void> map(u64 ia, u64 size, u64 pa, Attrs attrs, u64 *done = nullptr);
-	Result<void> unmap(u64 ia, u64 size);
+	// `cache` (optional): the caller's own table memory; see above.
+	Result<void> map(u64 ia, u64 size, u64 pa, Attrs attrs, u64 *done = nullptr,
+			 TableCache *cache = nullptr);
+	// Every leaf removed goes to `sink` (optional), also when unmap() fails
+	// with -ENOMEM after removing some.
+	Result<void> unmap(u64 ia, u64 size, LeafSink *sink = nullptr, TableCache *cache = nullptr);
 	Result<void> wrprotect(u64 ia, u64 size);
 	Result<bool> test_clear_young(u64 ia, u64 size);
 	// The leaf translating `ia`; Leaf::oa is the output address of `ia`.
 	Leaf get_leaf(u64 ia);
 	// Splits leaves larger than `level` in the range down to `level`.
-	Result<void> split(u64 ia, u64 size, unsigned level, u64 *done = nullptr);
+	Result<void> split(u64 ia, u64 size, unsigned level, u64 *done = nullptr,
+			   TableCache *cache = nullptr);
 	// Replaces the table at `level` covering `ia` by one block, if all of
-	// its base-level leaves map one contiguous, aligned range with equal
-	// attributes. -EINVAL otherwise.
+	// its children are leaves one level down mapping one contiguous,
+	// aligned range with equal attributes. -EINVAL otherwise. The block is
+	// young/dirty if any child was when it was replaced.
 	Result<void> collapse(u64 ia, unsigned level);
 
 	PtStats stats() const;
@@ -99,23 +129,33 @@ private:
 
 	enum class Step { next, descend, retry };
 
-	template <class V> Result<void> run(u64 ia, u64 size, V &v, u64 *done = nullptr);
+	template <class V>
+	Result<void> run(u64 ia, u64 size, V &v, u64 *done = nullptr, TableCache *cache = nullptr,
+			 LeafSink *sink = nullptr);
 	template <class V> Result<void> walk(Op &op, V &v);
 	template <class V> Result<void> walk_table(Op &op, void *table, unsigned level, u64 base, V &v);
 	Result<Step> visit_map(Op &op, Ctx &c, u64 pa, Attrs attrs);
+	Result<Step> build_table(Op &op, Ctx &c, u64 pa, Attrs attrs);
+	Result<void> fill_table(Op &op, void *table, unsigned level, u64 base, u64 pa, Attrs attrs,
+				u64 &reached);
 	Result<Step> visit_unmap(Op &op, Ctx &c);
 	void post_unmap(Op &op, Ctx &c);
+	void report_leaf(Op &op, u64 e, u64 ia, unsigned level);
+	void report_subtree(Op &op, void *table, unsigned level, u64 base);
 	Result<Step> visit_wrprotect(Op &op, Ctx &c);
 	Result<Step> visit_age(Op &op, Ctx &c, bool &young);
 	Result<Step> visit_split(Op &op, Ctx &c, unsigned to_level);
 	Result<Step> split_leaf(Op &op, Ctx &c);
-	void *new_table(unsigned level);
-	void unused_table(void *table);
+	void *new_table(Op &op);
+	void unused_table(Op &op, void *table);
+	void unused_subtree(Op &op, void *table, unsigned level);
 	void free_table(Op &op, void *table, unsigned level);
 	void free_subtree(Op &op, void *table, unsigned level);
 	void drop_table(void *table, unsigned level);
 	bool publish(Ctx &c, u64 e);
 	bool break_before_make(Op &op, Ctx &c, u64 e);
+	bool break_entry(Ctx &c);
+	void make_entry(Ctx &c, u64 e);
 	void note_flush(Op &op, u64 ia, u64 size);
 	void finish(Op &op);
 	Result<void> check_range(u64 ia, u64 size) const;
@@ -127,6 +167,7 @@ private:
 	Atomic<u64> table_bytes_;
 	Atomic<u64> tlb_flushes_;
 	Atomic<u64> bbm_;
+	Atomic<u64> lost_races_;
 };
 
 } // namespace kvmmu::pgt

@@ -28,6 +28,8 @@ struct PageTable<F>::Op {
 	void *deferred[kDeferred];
 	unsigned deferred_level[kDeferred];
 	unsigned ndeferred = 0;
+	TableCache *cache = nullptr;	// the caller's, else MmOps' allocator
+	LeafSink *sink = nullptr;	// unmap(): where removed leaves go
 
 	Op(u64 s, u64 e) : start(s), end(e), done(s) {}
 };
@@ -133,6 +135,7 @@ PtStats PageTable<F>::stats() const
 	s.table_bytes = table_bytes_.load();
 	s.tlb_flushes = tlb_flushes_.load();
 	s.bbm = bbm_.load();
+	s.lost_races = lost_races_.load();
 	return s;
 }
 
@@ -189,9 +192,11 @@ Result<void> PageTable<F>::walk_table(Op &op, void *table, unsigned level, u64 b
 // completed prefix.
 template <class F>
 template <class V>
-Result<void> PageTable<F>::run(u64 ia, u64 size, V &v, u64 *done)
+Result<void> PageTable<F>::run(u64 ia, u64 size, V &v, u64 *done, TableCache *cache, LeafSink *sink)
 {
 	Op op(ia, ia + size);
+	op.cache = cache;
+	op.sink = sink;
 	auto r = walk(op, v);
 	finish(op);
 	if (done)
@@ -232,11 +237,16 @@ void PageTable<F>::free_table(Op &op, void *table, unsigned level)
 	op.deferred_level[op.ndeferred++] = level;
 }
 
+// A zeroed table with a count of 1, from the operation's cache if the
+// caller gave one, else from MmOps.
 template <class F>
-void *PageTable<F>::new_table(unsigned level)
+void *PageTable<F>::new_table(Op &op)
 {
-	(void)level;
-	void *t = ops_.alloc_table(table_alloc_bytes());
+	void *t;
+	if (op.cache)
+		t = op.cache->chunk_bytes() >= table_alloc_bytes() ? op.cache->pop() : nullptr;
+	else
+		t = ops_.alloc_table(table_alloc_bytes());
 	if (t) {
 		tables_.fetch_add(1, Order::relaxed);
 		table_bytes_.fetch_add(table_alloc_bytes(), Order::relaxed);
@@ -244,13 +254,34 @@ void *PageTable<F>::new_table(unsigned level)
 	return t;
 }
 
-// Gives back a table from new_table() that never became reachable.
+// Gives back a table from new_table() that never became reachable, to
+// where it came from.
 template <class F>
-void PageTable<F>::unused_table(void *t)
+void PageTable<F>::unused_table(Op &op, void *t)
 {
-	ops_.unused_table(t, table_alloc_bytes());
+	if (op.cache)
+		op.cache->recycle(t);
+	else
+		ops_.unused_table(t, table_alloc_bytes());
 	tables_.fetch_sub(1);
 	table_bytes_.fetch_sub(table_alloc_bytes());
+}
+
+// The same for a private subtree built by fill_table(): every table in it
+// is new.
+template <class F>
+void PageTable<F>::unused_subtree(Op &op, void *table, unsigned level)
+{
+	auto *t = static_cast<u64 *>(table);
+	if (level > 0) {
+		const u64 n = u64(1) << F::bits_at(level);
+		for (u64 i = 0; i < n; i++) {
+			u64 e = F::load(t[i]);
+			if (F::table(e, level))
+				unused_subtree(op, ops_.to_virt(F::oa(e, level)), level - 1);
+		}
+	}
+	unused_table(op, table);
 }
 
 // Publishes `e` in place of c.old; false if the entry changed meanwhile.
@@ -286,6 +317,18 @@ bool PageTable<F>::break_before_make(Op &op, Ctx &c, u64 e)
 		note_flush(op, c.ia, c.size);
 		return true;
 	}
+	if (!break_entry(c))
+		return false;
+	make_entry(c, e);
+	return true;
+}
+
+// Break: the valid entry c.old becomes the locked value and the TLB
+// forgets its range at once. False if the entry changed under us. The
+// entry's count in its table stays (make_entry() writes a valid one).
+template <class F>
+bool PageTable<F>::break_entry(Ctx &c)
+{
 	u64 expected = F::store(c.old);
 	if (!detail::cmpxchg_raw(c.ptep, expected, F::store(F::locked())))
 		return false;
@@ -293,17 +336,23 @@ bool PageTable<F>::break_before_make(Op &op, Ctx &c, u64 e)
 	ops_.flush_tlb_range(c.ia, c.size);
 	tlb_flushes_.fetch_add(1, Order::relaxed);
 	bbm_.fetch_add(1, Order::relaxed);
+	return true;
+}
+
+// Make: the new entry in place of the locked value.
+template <class F>
+void PageTable<F>::make_entry(Ctx &c, u64 e)
+{
 	detail::store_raw(c.ptep, F::store(e));
 	ops_.sync_table(c.ptep, sizeof(u64));
 	c.old = e;
-	return true;
 }
 
 // A table of next-level leaves reproducing the leaf c.old, put in its place.
 template <class F>
 Result<typename PageTable<F>::Step> PageTable<F>::split_leaf(Op &op, Ctx &c)
 {
-	void *t = new_table(c.level - 1);
+	void *t = new_table(op);
 	if (!t)
 		return Errno::nomem;
 	auto *entries = static_cast<u64 *>(t);
@@ -322,7 +371,8 @@ Result<typename PageTable<F>::Step> PageTable<F>::split_leaf(Op &op, Ctx &c)
 	ops_.get_table(t, unsigned(n));
 	ops_.sync_table(t, n * sizeof(u64));
 	if (!break_before_make(op, c, F::make_table(ops_.to_phys(t), c.level))) {
-		unused_table(t);
+		unused_table(op, t);
+		lost_races_.fetch_add(1, Order::relaxed);
 		return Step::retry;
 	}
 	return Step::descend;
@@ -361,18 +411,96 @@ Result<typename PageTable<F>::Step> PageTable<F>::visit_map(Op &op, Ctx &c, u64 
 	// The range needs smaller leaves here.
 	if (F::valid(c.old))
 		return split_leaf(op, c);
-	void *t = new_table(c.level - 1);
+	return build_table(op, c, pa, attrs);
+}
+
+// An empty entry where map() needs a table: build the table, and
+// everything under it, while no one else can see it; then link it with
+// one compare-and-exchange. Even if the tables ran out on the way, what
+// was built is a complete prefix of the range: link it too. Out of line:
+// the per-entry path above stays small (it runs once per level per page
+// for a fault).
+template <class F>
+__attribute__((noinline)) Result<typename PageTable<F>::Step>
+PageTable<F>::build_table(Op &op, Ctx &c, u64 pa, Attrs attrs)
+{
+	void *t = new_table(op);
 	if (!t)
 		return Errno::nomem;
+	u64 reached = op.done;
+	auto r = fill_table(op, t, c.level - 1, c.ia, pa, attrs, reached);
 	if (!publish(c, F::make_table(ops_.to_phys(t), c.level))) {
-		unused_table(t);
+		// The entry changed (another map() got there first): drop
+		// what we built, go by what is there now.
+		unused_subtree(op, t, c.level - 1);
+		lost_races_.fetch_add(1, Order::relaxed);
 		return Step::retry;
 	}
-	return Step::descend;
+	op.done = reached;
+	if (!r)
+		return r.error();
+	return Step::next;
+}
+
+// Fills the new table `table` at `level`, covering [base, base + its span),
+// with the entries map() wants there for [op.start, op.end): leaves, and
+// new tables filled the same way first. The table is not reachable yet, so
+// plain stores do (its publication orders them) and its count is taken
+// once; its entries are synced for non-snooping walkers here, before the
+// caller links it. -ENOMEM when the tables run out: the entries written
+// up to then stay (a lower table is linked even if it got none), and
+// `reached` is the end of the last leaf written.
+template <class F>
+Result<void> PageTable<F>::fill_table(Op &op, void *table, unsigned level, u64 base, u64 pa, Attrs attrs,
+				      u64 &reached)
+{
+	auto *t = static_cast<u64 *>(table);
+	const unsigned shift = F::shift_of(level);
+	const u64 size = u64(1) << shift;
+	const u64 n = u64(1) << F::bits_at(level);
+	const u64 first = op.start > base ? (op.start - base) >> shift : 0;
+	const u64 last = op.end - base >= n * size ? n : (op.end - base + size - 1) >> shift;
+	// Entries [lo, hi) lie inside the range; they are leaves here if the
+	// level allows and the output address is aligned (the same for every
+	// entry of the table).
+	const u64 lo = base + first * size >= op.start ? first : first + 1;
+	const u64 hi = min(last, (op.end - base) >> shift);
+	const bool leaves = F::leaf_ok(level) && !((pa - op.start + base) & (size - 1));
+	unsigned count = 0;
+	Result<void> r;
+	u64 i = first;
+	while (i < last) {
+		if (leaves && i >= lo && i < hi) {
+			u64 leaf_pa = pa + (base + i * size - op.start);
+			count += unsigned(hi - i);
+			for (; i < hi; i++, leaf_pa += size)
+				t[i] = F::store(F::make_leaf(leaf_pa, level, attrs));
+			reached = base + hi * size;
+			continue;
+		}
+		// Only an entry the range covers in part, or one that cannot
+		// be a leaf, gets here: never at level 0, where base pages
+		// always fit.
+		void *child = new_table(op);
+		if (!child) {
+			r = Errno::nomem;
+			break;
+		}
+		r = fill_table(op, child, level - 1, base + i * size, pa, attrs, reached);
+		t[i++] = F::store(F::make_table(ops_.to_phys(child), level));
+		count++;
+		if (!r)
+			break;
+	}
+	if (count)
+		ops_.get_table(table, count);
+	if (i > first)
+		ops_.sync_table(&t[first], (i - first) * sizeof(u64));
+	return r;
 }
 
 template <class F>
-Result<void> PageTable<F>::map(u64 ia, u64 size, u64 pa, Attrs attrs, u64 *done)
+Result<void> PageTable<F>::map(u64 ia, u64 size, u64 pa, Attrs attrs, u64 *done, TableCache *cache)
 {
 	if (done)
 		*done = 0;
@@ -392,7 +520,7 @@ Result<void> PageTable<F>::map(u64 ia, u64 size, u64 pa, Attrs attrs, u64 *done)
 		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_map(op, c, pa, attrs); }
 		void post(PageTable &, Op &, Ctx &) {}
 	} v{pa, attrs};
-	return run(ia, size, v, done);
+	return run(ia, size, v, done, cache);
 }
 
 // ---------------------------------------------------------------------------
@@ -407,14 +535,51 @@ Result<typename PageTable<F>::Step> PageTable<F>::visit_unmap(Op &op, Ctx &c)
 		return Step::descend;
 	if (!F::table(c.old, c.level) && !c.covered())
 		return split_leaf(op, c); // part of a block stays mapped
-	// The whole entry goes: exchange captures the final A/D bits.
-	detail::xchg_raw(c.ptep, F::store(0));
+	// The whole entry goes: exchange captures the final A/D bits (only the
+	// hardware writes entries besides us: the lock is exclusive).
+	const u64 last = F::load(detail::xchg_raw(c.ptep, F::store(0)));
 	ops_.sync_table(c.ptep, sizeof(u64));
 	ops_.put_table(c.table);
 	note_flush(op, c.ia, c.size);
-	if (F::table(c.old, c.level))
-		free_subtree(op, ops_.to_virt(F::oa(c.old, c.level)), c.level - 1);
+	if (F::table(last, c.level)) {
+		void *child = ops_.to_virt(F::oa(last, c.level));
+		if (op.sink)
+			report_subtree(op, child, c.level - 1, c.ia);
+		free_subtree(op, child, c.level - 1);
+	} else if (op.sink) {
+		report_leaf(op, last, c.ia, c.level);
+	}
 	return Step::next;
+}
+
+template <class F>
+void PageTable<F>::report_leaf(Op &op, u64 e, u64 ia, unsigned level)
+{
+	op.sink->removed(ia, F::size_of(level), F::oa(e, level), F::attrs(e), F::young(e), F::dirty(e));
+}
+
+// Reports the leaves of a subtree unlinked a moment ago. Until the
+// operation's invalidation a TLB may still translate through them, so
+// each leaf is taken with an exchange too: what the hardware set before
+// is in the report, and it can set nothing more in a cleared entry. The
+// tables stay as they are otherwise (free_table() frees them whole).
+template <class F>
+void PageTable<F>::report_subtree(Op &op, void *table, unsigned level, u64 base)
+{
+	auto *t = static_cast<u64 *>(table);
+	const u64 n = u64(1) << F::bits_at(level);
+	const u64 size = F::size_of(level);
+	for (u64 i = 0; i < n; i++) {
+		u64 e = F::load(detail::load_raw(&t[i]));
+		if (F::table(e, level)) {
+			report_subtree(op, ops_.to_virt(F::oa(e, level)), level - 1, base + i * size);
+			continue;
+		}
+		if (!F::leaf(e, level))
+			continue;
+		e = F::load(detail::xchg_raw(&t[i], F::store(0)));
+		report_leaf(op, e, base + i * size, level);
+	}
 }
 
 template <class F>
@@ -443,7 +608,7 @@ void PageTable<F>::post_unmap(Op &op, Ctx &c)
 }
 
 template <class F>
-Result<void> PageTable<F>::unmap(u64 ia, u64 size)
+Result<void> PageTable<F>::unmap(u64 ia, u64 size, LeafSink *sink, TableCache *cache)
 {
 	KVMMU_TRY_VOID(check_range(ia, size));
 	lock_.assert_held_write();
@@ -451,7 +616,7 @@ Result<void> PageTable<F>::unmap(u64 ia, u64 size)
 		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_unmap(op, c); }
 		void post(PageTable &pt, Op &op, Ctx &c) { pt.post_unmap(op, c); }
 	} v;
-	return run(ia, size, v);
+	return run(ia, size, v, nullptr, cache, sink);
 }
 
 // ---------------------------------------------------------------------------
@@ -575,7 +740,7 @@ Result<typename PageTable<F>::Step> PageTable<F>::visit_split(Op &op, Ctx &c, un
 }
 
 template <class F>
-Result<void> PageTable<F>::split(u64 ia, u64 size, unsigned level, u64 *done)
+Result<void> PageTable<F>::split(u64 ia, u64 size, unsigned level, u64 *done, TableCache *cache)
 {
 	if (done)
 		*done = 0;
@@ -588,7 +753,7 @@ Result<void> PageTable<F>::split(u64 ia, u64 size, unsigned level, u64 *done)
 		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_split(op, c, to); }
 		void post(PageTable &, Op &, Ctx &) {}
 	} v{level};
-	return run(ia, size, v, done);
+	return run(ia, size, v, done, cache);
 }
 
 template <class F>
@@ -623,16 +788,30 @@ Result<void> PageTable<F>::collapse(u64 ia, unsigned level)
 	auto *child = static_cast<u64 *>(ops_.to_virt(F::oa(e, level)));
 	const u64 n = u64(1) << F::bits_at(level - 1);
 	const u64 csize = F::size_of(level - 1);
-	u64 first = F::load(child[0]);
+	u64 first = F::load(detail::load_raw(&child[0]));
 	if (!F::leaf(first, level - 1) || (F::oa(first, level - 1) & (size - 1)))
 		return Errno::inval;
 	Attrs a = F::attrs(first);
-	bool young = false, dirty = false;
 	for (u64 i = 0; i < n; i++) {
 		u64 ce = F::load(detail::load_raw(&child[i]));
 		if (!F::leaf(ce, level - 1) || F::oa(ce, level - 1) != F::oa(first, level - 1) + i * csize ||
 		    F::attrs(ce) != a)
 			return Errno::inval;
+	}
+
+	Op op(ia, ia + size);
+	Ctx c{ia, size, level, ptep, reinterpret_cast<void *>(reinterpret_cast<uintptr_t>(ptep) &
+		~(uintptr_t(F::table_bytes(level)) - 1)), e, ia, ia + size};
+	// Exclusive: only hardware A/D updates can race; retry on those.
+	while (!break_entry(c))
+		c.old = F::load(detail::load_raw(ptep));
+	// Broken and invalidated: no walk reaches the children any more and no
+	// TLB entry translates through them, so their A/D bits are final now
+	// (read earlier, a bit set between the read and the break would be
+	// lost). Only those can have changed since the check above.
+	bool young = false, dirty = false;
+	for (u64 i = 0; i < n; i++) {
+		u64 ce = F::load(detail::load_raw(&child[i]));
 		young |= F::young(ce);
 		dirty |= F::dirty(ce);
 	}
@@ -641,13 +820,7 @@ Result<void> PageTable<F>::collapse(u64 ia, unsigned level)
 		block = F::mkold(block);
 	if (dirty)
 		block = F::mkdirty(block);
-
-	Op op(ia, ia + size);
-	Ctx c{ia, size, level, ptep, reinterpret_cast<void *>(reinterpret_cast<uintptr_t>(ptep) &
-		~(uintptr_t(F::table_bytes(level)) - 1)), e, ia, ia + size};
-	// Exclusive: only hardware A/D updates can race; retry on those.
-	while (!break_before_make(op, c, block))
-		c.old = F::load(detail::load_raw(ptep));
+	make_entry(c, block);
 	// The table entry counted once in its parent, as the block does now.
 	free_table(op, child, level - 1);
 	finish(op);
