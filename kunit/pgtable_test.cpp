@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 // KUnit bodies for the page-table engine on kernel pages: every format,
 // map/lookup/age/protect/split/collapse/unmap with table pages counted and
-// freed, the partial-failure contract when the table cache runs dry, and
-// the MMU-lock assertions (lockdep) of every operation.
+// freed, the leaves unmap() reports, a caller's own table cache, the
+// partial-failure contract when the table cache runs dry, and the MMU-lock
+// assertions (lockdep) of every operation.
 #include "../mmu/pgtable/pgtable.hpp"
 
 #include "kt.hpp"
@@ -17,6 +18,30 @@ public:
 	explicit CountingOps(TableCache &c) : CachedMmOps(c) {}
 	void flush_tlb_range(u64, u64) override { flushes++; }
 	unsigned flushes = 0;
+};
+
+// What unmap() reported: how many leaves and bytes, how many young or
+// dirty, and the first leaf in full.
+class CountingSink final : public LeafSink {
+public:
+	void removed(u64 ia, u64 size, u64 oa, Attrs attrs, bool young, bool dirty) override
+	{
+		if (!n) {
+			first_ia = ia;
+			first_size = size;
+			first_oa = oa;
+			first_attrs = attrs;
+		}
+		n++;
+		bytes += size;
+		n_young += young;
+		n_dirty += dirty;
+	}
+	void reset() { *this = CountingSink(); }
+
+	unsigned n = 0, n_young = 0, n_dirty = 0;
+	u64 bytes = 0, first_ia = 0, first_size = 0, first_oa = 0;
+	Attrs first_attrs;
 };
 
 template <class F>
@@ -62,6 +87,25 @@ void pgtable_ops(void *kt)
 		auto y2 = pt->test_clear_young(ia, block);
 		KT_EXPECT(y2.ok() && !y2.value());
 	}
+	// A caller's own cache, as each vCPU has one: map() takes its tables
+	// from it, not from the MmOps' cache.
+	TableCache mine(PT::table_alloc_bytes());
+	const u64 ia2 = ia + 2 * block, pa2 = pa + 2 * block + page;
+	KT_EXPECT(mine.topup(PT::tables_for(2 * page) + 1, gfp::kernel).ok());
+	{
+		ReadGuard g(lock);
+		const unsigned shared = cache.count(), own = mine.count();
+		u64 done = 0;
+		KT_EXPECT(pt->map(ia2, 2 * page, pa2, rw, &done, &mine).ok());
+		KT_EXPECT_EQ(done, 2 * page);
+		KT_EXPECT_EQ(cache.count(), shared);
+		KT_EXPECT(mine.count() < own);
+		KT_EXPECT_EQ(pt->get_leaf(ia2 + page).oa, pa2 + page);
+	}
+	{
+		WriteGuard g(lock);
+		KT_EXPECT(pt->unmap(ia2, 2 * page).ok());
+	}
 	{
 		WriteGuard g(lock);
 		unsigned before = ops.flushes;
@@ -77,8 +121,28 @@ void pgtable_ops(void *kt)
 		KT_EXPECT(pt->collapse(ia, 1).ok());
 		KT_EXPECT_EQ(pt->get_leaf(ia + 7 * page).level, 1u);
 		KT_EXPECT(pt->stats().bbm >= 2);
-		// Unmapping everything leaves only the root.
-		KT_EXPECT(pt->unmap(ia, block + 3 * page).ok());
+		// One page of the (old, clean, read-only) block: split with a
+		// table from the caller's cache, only that page reported.
+		CountingSink sink;
+		const unsigned own = mine.count();
+		KT_EXPECT(pt->unmap(ia + page, page, &sink, &mine).ok());
+		KT_EXPECT_EQ(mine.count(), own - 1);
+		KT_EXPECT_EQ(sink.n, 1u);
+		KT_EXPECT_EQ(sink.first_ia, ia + page);
+		KT_EXPECT_EQ(sink.first_size, page);
+		KT_EXPECT_EQ(sink.first_oa, pa + page);
+		KT_EXPECT(sink.first_attrs == (Attrs{kRead, MemType::normal_wb}));
+		KT_EXPECT_EQ(sink.n_young, 0u);
+		KT_EXPECT_EQ(sink.n_dirty, 0u);
+		// Unmapping everything leaves only the root; every leaf is
+		// reported, the three pages past the block (never aged) young.
+		sink.reset();
+		KT_EXPECT(pt->unmap(ia, block + 3 * page, &sink).ok());
+		KT_EXPECT_EQ(sink.n, unsigned(block / page) + 2);
+		KT_EXPECT_EQ(sink.bytes, block + 2 * page);
+		KT_EXPECT_EQ(sink.first_ia, ia);
+		KT_EXPECT_EQ(sink.n_young, 3u);
+		KT_EXPECT_EQ(sink.n_dirty, 0u);
 		KT_EXPECT(!pt->get_leaf(ia).mapped);
 		KT_EXPECT_EQ(pt->stats().tables, u64(1));
 	}
