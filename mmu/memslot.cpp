@@ -11,7 +11,7 @@ Memslot::Memslot(const MemslotDesc &d)
 
 Memslot::~Memslot() { kfree(dirty_); }
 
-void Memslot::mark_dirty(Gfn g)
+void Memslot::mark_dirty(Gfn g) const
 {
 	if (!dirty_ || !contains(g))
 		return;
@@ -21,6 +21,9 @@ void Memslot::mark_dirty(Gfn g)
 
 MemslotSet::~MemslotSet()
 {
+	for (u32 i = 0; i < index_nnodes_; i++)
+		kfree(index_nodes_[i]);
+	kfree(index_nodes_);
 	kfree(by_gfn_);
 	kfree(by_hva_);
 	kfree(hva_max_end_);
@@ -45,9 +48,14 @@ MemslotSet *MemslotSet::alloc(u32 n)
 	return s;
 }
 
-const Memslot *MemslotSet::find_gfn(Gfn g) const
+namespace {
+enum : u64 { kEntryEmpty = 0, kEntrySlot = 1, kEntryNode = 2, kEntryRun = 3 };
+constexpr u64 kEntryType = 3;
+constexpr u32 kNodeEntries = 1u << 9;
+} // namespace
+
+const Memslot *MemslotSet::find_in(u32 lo, u32 hi, Gfn g) const
 {
-	u32 lo = 0, hi = n_;
 	while (lo < hi) { // first slot whose end is above g
 		u32 mid = (lo + hi) / 2;
 		if (by_gfn_[mid]->end_gfn() <= g)
@@ -56,6 +64,115 @@ const Memslot *MemslotSet::find_gfn(Gfn g) const
 			hi = mid;
 	}
 	return lo < n_ && by_gfn_[lo]->contains(g) ? by_gfn_[lo] : nullptr;
+}
+
+const Memslot *MemslotSet::find_gfn(Gfn g) const
+{
+	const u64 gfn = g.raw();
+	unsigned level = index_level_;
+	const unsigned top = kIndexBits * (level + 1);
+	if (!index_root_ || (top < 64 && (gfn >> top)))
+		return nullptr;
+	const u64 *node = index_root_;
+	for (;;) {
+		u64 e = node[(gfn >> (kIndexBits * level)) & (kNodeEntries - 1)];
+		switch (e & kEntryType) {
+		case kEntryEmpty:
+			return nullptr;
+		case kEntrySlot:
+			return by_gfn_[e >> 2];
+		case kEntryNode:
+			node = reinterpret_cast<const u64 *>(e & ~kEntryType);
+			level--;
+			break;
+		default: // a run of slots: [bits 4..33, bits 34..63)
+			return find_in(u32((e >> 4) & 0x3fffffff), u32(e >> 34), g);
+		}
+	}
+}
+
+u64 *MemslotSet::new_node()
+{
+	if (index_nnodes_ == index_budget_)
+		return nullptr;
+	// kmalloc of a power-of-two size is aligned to it: the low bits of a
+	// node's address are free for the entry type.
+	auto *n = static_cast<u64 *>(kmalloc(kNodeEntries * sizeof(u64), kNodeEntries * sizeof(u64),
+					    gfp::kernel | gfp::account | gfp::zero));
+	if (n)
+		index_nodes_[index_nnodes_++] = n;
+	return n;
+}
+
+// The entry at `level` covering [base, base + 512^level) gfns, which slots
+// by_gfn_[lo, hi) overlap. Returns ~0 when out of memory.
+u64 MemslotSet::index_entry(unsigned level, u64 base, u32 lo, u32 hi)
+{
+	const u64 span = u64(1) << (kIndexBits * level);
+	if (lo == hi)
+		return kEntryEmpty;
+	const Memslot *first = by_gfn_[lo];
+	if (hi - lo == 1 && first->base_gfn().raw() <= base && first->end_gfn().raw() - base >= span)
+		return (u64(lo) << 2) | kEntrySlot;
+	if (hi - lo <= kIndexRun || level == 0 || index_nnodes_ == index_budget_)
+		return (u64(hi) << 34) | (u64(lo) << 4) | kEntryRun;
+	u64 *node = new_node();
+	if (!node)
+		return index_nnodes_ == index_budget_ ? ((u64(hi) << 34) | (u64(lo) << 4) | kEntryRun)
+						      : ~u64(0);
+	const u64 child = span >> kIndexBits;
+	u32 j = lo;
+	for (u32 i = 0; i < kNodeEntries; i++) {
+		const u64 eb = base + i * child, ee = eb + child;
+		while (j < hi && by_gfn_[j]->end_gfn().raw() <= eb)
+			j++;
+		u32 k = j;
+		while (k < hi && by_gfn_[k]->base_gfn().raw() < ee)
+			k++;
+		u64 e = index_entry(level - 1, eb, j, k);
+		if (e == ~u64(0))
+			return e;
+		node[i] = e;
+	}
+	return reinterpret_cast<uintptr_t>(node) | kEntryNode;
+}
+
+bool MemslotSet::build_index()
+{
+	// Nodes are made only where more than kIndexRun slots share an entry:
+	// about one per 512 slots laid out regularly. The budget bounds odd
+	// layouts; past it, entries fall back to searching their run.
+	index_budget_ = 8 + n_ / 2;
+	index_nodes_ = static_cast<u64 **>(kmalloc(sizeof(u64 *) * index_budget_, alignof(u64 *),
+						   gfp::kernel | gfp::account));
+	if (!index_nodes_)
+		return false;
+	const u64 max_end = n_ ? by_gfn_[n_ - 1]->end_gfn().raw() : 1;
+	unsigned level = 0;
+	while (kIndexBits * (level + 1) < 64 && (u64(1) << (kIndexBits * (level + 1))) < max_end)
+		level++;
+	index_level_ = level;
+	index_root_ = new_node();
+	if (!index_root_)
+		return false;
+	const u64 span = u64(1) << (kIndexBits * level);
+	u32 j = 0;
+	for (u32 i = 0; i < kNodeEntries; i++) {
+		const u64 eb = i * span;
+		if (kIndexBits * (level + 1) >= 64 && i && eb == 0)
+			break; // the top level's entries cover every gfn already
+		const u64 ee = eb + span;
+		while (j < n_ && by_gfn_[j]->end_gfn().raw() <= eb)
+			j++;
+		u32 k = j;
+		while (k < n_ && (ee < eb || by_gfn_[k]->base_gfn().raw() < ee))
+			k++;
+		u64 e = index_entry(level, eb, j, k);
+		if (e == ~u64(0))
+			return false;
+		index_root_[i] = e;
+	}
+	return true;
 }
 
 const Memslot *MemslotSet::find_id(u32 id) const
@@ -72,6 +189,10 @@ Result<void> Memslots::init()
 {
 	KVMMU_TRY_VOID(KVMMU_SRCU_INIT(srcu_));
 	MemslotSet *empty = MemslotSet::alloc(0);
+	if (empty && !empty->build_index()) {
+		destroy(empty);
+		empty = nullptr;
+	}
 	if (!empty) {
 		srcu_.cleanup();
 		return Errno::nomem;
@@ -119,7 +240,7 @@ void copy_sorted(Memslot **dst, Memslot *const *src, u32 n, const Memslot *skip,
 
 } // namespace
 
-Result<void> Memslots::update(const MemslotDesc &d)
+Result<void> Memslots::update(const MemslotDesc &d, MemslotListener *listener)
 {
 	if (d.flags & ~kMemFlagsValid || d.id >= kMaxMemslots)
 		return Errno::inval;
@@ -187,10 +308,17 @@ Result<void> Memslots::update(const MemslotDesc &d)
 		m = max(m, next->by_hva_[i]->hva_end().raw());
 		next->hva_max_end_[i] = m;
 	}
+	if (!next->build_index()) {
+		destroy(next);
+		destroy(created);
+		return Errno::nomem;
+	}
 	next->generation_ = old->generation_ + 1;
 
 	current_.store(next, Order::release);
 	srcu_.synchronize(); // no reader sees `old` any more
+	if (listener)
+		listener->committed(prev, created);
 	destroy(const_cast<Memslot *>(prev));
 	destroy(old);
 	return {};

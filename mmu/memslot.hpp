@@ -47,9 +47,12 @@ public:
 	Hva gfn_to_hva(Gfn g) const { return hva_ + ((g - base_) << kPageShift); }
 
 	// Dirty log (LOG_DIRTY_PAGES): one bit per page.
-	void mark_dirty(Gfn g);
+	void mark_dirty(Gfn g) const;
 	u64 *dirty_bitmap() const { return dirty_; }
 	u64 dirty_bitmap_bytes() const { return ((npages_ + 63) / 64) * 8; }
+	// Word `i` of the dirty bitmap, cleared atomically (a concurrent
+	// mark_dirty() lands in this word or the next read of it).
+	u64 take_dirty_word(u64 i) const { return __atomic_exchange_n(&dirty_[i], 0, __ATOMIC_ACQ_REL); }
 
 private:
 	friend class Memslots;
@@ -73,6 +76,7 @@ public:
 	u32 count() const { return n_; }
 	const Memslot *at(u32 i) const { return by_gfn_[i]; }
 
+	// O(1) in the number of slots: a radix index over gfns (below).
 	const Memslot *find_gfn(Gfn g) const;
 	const Memslot *find_id(u32 id) const;
 	// Calls fn(slot) for every slot whose host range overlaps [start, end).
@@ -85,12 +89,43 @@ private:
 	MemslotSet() = default;
 	~MemslotSet();
 	static MemslotSet *alloc(u32 n);
+	// Builds the gfn index over by_gfn_; false: out of memory.
+	bool build_index();
+	u64 index_entry(unsigned level, u64 base, u32 lo, u32 hi);
+	u64 *new_node();
+	const Memslot *find_in(u32 lo, u32 hi, Gfn g) const;
+
+	// The gfn index: a radix tree with 512 entries a node, like a page
+	// table over guest frames. An entry at level L covers 512^L gfns and is
+	// empty, one slot covering all of it, a short run of by_gfn_ to search
+	// (at most kIndexRun slots, or more once the node budget is spent), or
+	// the next-level node. Lookups cost the tree's depth, which the
+	// highest gfn in use sets, whatever the number of slots.
+	static constexpr unsigned kIndexBits = 9;
+	static constexpr u32 kIndexRun = 2;
+	u64 *index_root_ = nullptr;
+	unsigned index_level_ = 0;	// level of the root node's entries
+	u64 **index_nodes_ = nullptr;	// every node, root first, for freeing
+	u32 index_nnodes_ = 0, index_budget_ = 0;
 
 	u64 generation_ = 0;
 	u32 n_ = 0;
 	Memslot **by_gfn_ = nullptr;	// sorted by base gfn (ranges disjoint)
 	Memslot **by_hva_ = nullptr;	// sorted by host start
 	u64 *hva_max_end_ = nullptr;	// max host end of by_hva_[0..i]
+};
+
+// Told of every committed update, once the new set is visible and no reader
+// of the old one remains, before the replaced slot is freed: the place to
+// drop mappings made through the old slot. Process context, update lock held.
+class MemslotListener {
+public:
+	// `old_slot`: the slot replaced or deleted (nullptr on create);
+	// `new_slot`: the slot created or replacing it (nullptr on delete).
+	virtual void committed(const Memslot *old_slot, const Memslot *new_slot) = 0;
+
+protected:
+	~MemslotListener() = default;
 };
 
 class Memslots : Pinned {
@@ -101,19 +136,21 @@ public:
 
 	// Process context, may sleep. Applies KVM's rules; a failing update
 	// changes nothing. Returns 0 for an update that changes nothing.
-	Result<void> update(const MemslotDesc &d);
+	Result<void> update(const MemslotDesc &d, MemslotListener *listener = nullptr);
 
 	// Readers: hold a ReadSection while using the set or its slots.
 	class ReadSection : Pinned {
 	public:
 		[[nodiscard]] explicit ReadSection(const Memslots &m)
-			: m_(m), idx_(m.srcu_.read_lock()) {}
+			: m_(m), idx_(m.srcu_.read_lock()), set_(m.current_.load(Order::acquire)) {}
 		~ReadSection() { m_.srcu_.read_unlock(idx_); }
-		const MemslotSet &set() const { return *m_.current_.load(Order::acquire); }
+		// One set for the whole section, however often it is asked for.
+		const MemslotSet &set() const { return *set_; }
 
 	private:
 		const Memslots &m_;
 		int idx_;
+		const MemslotSet *set_;
 	};
 
 	u64 generation() const { return current_.load(Order::acquire)->generation(); }

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <memory>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -230,6 +231,59 @@ TEST_F(MemslotTest, ConcurrentReadersAndUpdates)
 		t.join();
 	EXPECT_EQ(bad.load(), 0);
 	EXPECT_GT(hits.load(), 0);
+}
+
+} // namespace
+
+namespace {
+
+// The gfn index against a linear scan, over random layouts: slots of one
+// page to gigabytes, clustered and sparse, near gfn 0 and far up, with
+// holes; and enough tiny clustered slots to exhaust the node budget.
+TEST_F(MemslotTest, IndexAgreesWithLinearSearch)
+{
+	std::mt19937_64 rng(7);
+	for (int layout = 0; layout < 12; layout++) {
+		slots_ = std::make_unique<Memslots>();
+		ASSERT_TRUE(slots_->init().ok());
+		struct S {
+			u64 gfn, pages;
+		};
+		std::vector<S> made;
+		const unsigned n = layout < 4 ? 1 + rng() % 8 : layout < 10 ? 200 + rng() % 600 : 1500;
+		u64 gfn = layout % 3 == 0 ? 0 : rng() % (u64(1) << 30);
+		for (unsigned i = 0; i < n; i++) {
+			u64 pages = layout >= 10 ? 1 : 1 + (rng() % 4 == 0 ? rng() % 300000 : rng() % 600);
+			if (gfn + pages > (u64(1) << (64 - kPageShift - 1)))
+				break;
+			ASSERT_EQ(set(i, gfn << kPageShift, pages << kPageShift, 0x10000000000 + u64(i) * 0x40000000),
+				  0) << "layout " << layout << " slot " << i;
+			made.push_back({gfn, pages});
+			u64 gap = rng() % 4 == 0 ? 0 : rng() % 3 == 0 ? rng() % (u64(1) << 28) : rng() % 2000;
+			gfn += pages + gap;
+		}
+		auto linear = [&](u64 g) -> int {
+			for (size_t i = 0; i < made.size(); i++)
+				if (made[i].gfn <= g && g < made[i].gfn + made[i].pages)
+					return int(i);
+			return -1;
+		};
+		Memslots::ReadSection r(*slots_);
+		for (int q = 0; q < 4000; q++) {
+			u64 g;
+			const S &s = made[rng() % made.size()];
+			switch (rng() % 4) {
+			case 0: g = s.gfn; break;
+			case 1: g = s.gfn + s.pages - 1; break;
+			case 2: g = s.gfn + s.pages; break; // often a hole
+			default: g = rng() % (made.back().gfn + made.back().pages + 1000); break;
+			}
+			const Memslot *m = r.set().find_gfn(Gfn(g));
+			int want = linear(g);
+			ASSERT_EQ(m ? int(m->id()) : -1, want) << "layout " << layout << " gfn " << g;
+		}
+		EXPECT_EQ(r.set().find_gfn(Gfn(~u64(0) >> kPageShift)), nullptr);
+	}
 }
 
 } // namespace
