@@ -14,10 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+#include <sched.h>
+#include <shared_mutex>
+
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <new>
 #include <unordered_map>
+#include <vector>
 
 #include <kvmmu/platform.h>
 #include <kvmmu_host.h>
@@ -492,6 +498,520 @@ void kvmmu_plat_might_sleep(const char *file, int line)
 	if (h)
 		die("BUG: sleeping function called from invalid context at %s:%d while holding %s '%s'",
 		    file, line, kind_name(h->kind), h->name);
+}
+
+void kvmmu_plat_cond_resched(void)
+{
+	sleep_check("cond_resched");
+	sched_yield();
+}
+
+// --- fake host address spaces ---------------------------------------------------
+
+} // extern "C"
+
+struct kvmmu_host_mm {
+	std::atomic<long> count{1};	// mm_count (mmgrab/mmdrop)
+	std::atomic<bool> exiting{false};
+	std::shared_mutex mmap_lock;
+	std::mutex lock;		// protects the maps below
+	struct Vma {
+		uint64_t end;
+		unsigned flags;
+	};
+	struct Pte {
+		uint64_t pfn;
+		bool writable;
+	};
+	std::map<uint64_t, Vma> vmas;	// by start
+	std::map<uint64_t, Pte> ptes;	// by page address
+	std::vector<std::pair<void *, uint64_t>> chunks; // memory to free, and its size
+	std::map<uint64_t, bool> poisoned, need_io;
+};
+
+namespace {
+
+constexpr uint64_t kHostPage = 4096;
+constexpr uint64_t kHostHuge = 2 << 20;
+
+struct PageState {
+	long refs = 0;
+	bool dirty = false, accessed = false, has_page = true;
+};
+std::mutex pages_lock;
+std::unordered_map<uint64_t, PageState> pages;	// every fake page, by pfn
+
+thread_local kvmmu_host_mm *current_mm;
+thread_local bool signal_pending_now;
+std::atomic<void (*)(void *)> gup_hook;
+std::atomic<void *> gup_hook_arg;
+
+kvmmu_host_calls calls_;
+std::mutex calls_lock;
+void count(long kvmmu_host_calls::*f)
+{
+	std::lock_guard<std::mutex> g(calls_lock);
+	calls_.*f += 1;
+}
+
+void run_gup_hook()
+{
+	void (*fn)(void *) = gup_hook.exchange(nullptr);
+	if (fn)
+		fn(gup_hook_arg.load());
+}
+
+const kvmmu_host_mm::Vma *find_vma(kvmmu_host_mm *mm, uint64_t hva, uint64_t *start)
+{
+	auto it = mm->vmas.upper_bound(hva);
+	if (it == mm->vmas.begin())
+		return nullptr;
+	--it;
+	if (hva >= it->second.end)
+		return nullptr;
+	if (start)
+		*start = it->first;
+	return &it->second;
+}
+
+void *alloc_chunk(kvmmu_host_mm *mm, uint64_t size, bool has_page)
+{
+	void *p = aligned_alloc(size, size);
+	if (!p)
+		die("fake mm: out of memory");
+	memset(p, 0, size);
+	mm->chunks.push_back({p, size});
+	std::lock_guard<std::mutex> g(pages_lock);
+	for (uint64_t off = 0; off < size; off += kHostPage) {
+		PageState st;
+		st.has_page = has_page;
+		pages[(reinterpret_cast<uintptr_t>(p) + off) / kHostPage] = st;
+	}
+	return p;
+}
+
+// Fills the ptes of [start, end) of a VMA (mm->lock held).
+void populate(kvmmu_host_mm *mm, uint64_t vstart, const kvmmu_host_mm::Vma &v, uint64_t hva)
+{
+	bool huge = v.flags & KVMMU_HOST_MAP_HUGE;
+	uint64_t size = huge ? kHostHuge : kHostPage;
+	uint64_t base = hva & ~(size - 1);
+	if (base < vstart)
+		base = hva & ~(kHostPage - 1), size = kHostPage;
+	char *p = static_cast<char *>(alloc_chunk(mm, size, !(v.flags & KVMMU_HOST_MAP_PFNMAP)));
+	for (uint64_t off = 0; off < size && base + off < v.end; off += kHostPage)
+		mm->ptes[base + off] = {reinterpret_cast<uintptr_t>(p + off) / kHostPage,
+					bool(v.flags & KVMMU_HOST_MAP_WRITE)};
+}
+
+PageState *page_state(uint64_t pfn)
+{
+	auto it = pages.find(pfn);
+	return it == pages.end() ? nullptr : &it->second;
+}
+
+} // namespace
+
+extern "C" {
+
+struct kvmmu_host_mm *kvmmu_host_mm_create(void) { return new kvmmu_host_mm; }
+
+void kvmmu_host_mm_destroy(struct kvmmu_host_mm *mm)
+{
+	{
+		std::lock_guard<std::mutex> g(mm->lock);
+		mm->exiting = true;
+		mm->ptes.clear();
+		mm->vmas.clear();
+	}
+	// The pages stay allocated until the mm is dropped, so a test can
+	// still inspect references and flags.
+	kvmmu_plat_mm_drop(mm);
+}
+
+void kvmmu_host_set_current_mm(struct kvmmu_host_mm *mm) { current_mm = mm; }
+
+int kvmmu_host_mm_map(struct kvmmu_host_mm *mm, uint64_t hva, uint64_t len, unsigned int flags)
+{
+	uint64_t align = (flags & KVMMU_HOST_MAP_HUGE) ? kHostHuge : kHostPage;
+	if (!len || (hva | len) & (kHostPage - 1) || (hva | len) & (align - 1))
+		return -EINVAL;
+	std::lock_guard<std::mutex> g(mm->lock);
+	for (auto &v : mm->vmas)
+		if (v.first < hva + len && hva < v.second.end)
+			return -EEXIST;
+	mm->vmas[hva] = {hva + len, flags};
+	if (!(flags & KVMMU_HOST_MAP_LAZY))
+		for (uint64_t a = hva; a < hva + len; a += align)
+			populate(mm, hva, mm->vmas[hva], a);
+	return 0;
+}
+
+void kvmmu_host_mm_unmap(struct kvmmu_host_mm *mm, uint64_t hva, uint64_t len)
+{
+	std::lock_guard<std::mutex> g(mm->lock);
+	mm->ptes.erase(mm->ptes.lower_bound(hva), mm->ptes.lower_bound(hva + len));
+	for (auto it = mm->vmas.begin(); it != mm->vmas.end();) {
+		if (it->first >= hva && it->second.end <= hva + len)
+			it = mm->vmas.erase(it);
+		else
+			++it;
+	}
+}
+
+void kvmmu_host_mm_replace_page(struct kvmmu_host_mm *mm, uint64_t hva)
+{
+	std::lock_guard<std::mutex> g(mm->lock);
+	uint64_t page = hva & ~(kHostPage - 1);
+	auto it = mm->ptes.find(page);
+	bool w = it != mm->ptes.end() ? it->second.writable : true;
+	char *p = static_cast<char *>(alloc_chunk(mm, kHostPage, true));
+	// A huge mapping around it is split by this (host_mapping_shift()
+	// sees the ptes are no longer contiguous); its other pages stay.
+	mm->ptes[page] = {reinterpret_cast<uintptr_t>(p) / kHostPage, w};
+}
+
+void kvmmu_host_mm_protect(struct kvmmu_host_mm *mm, uint64_t hva, uint64_t len, bool writable)
+{
+	std::lock_guard<std::mutex> g(mm->lock);
+	for (auto it = mm->ptes.lower_bound(hva); it != mm->ptes.end() && it->first < hva + len; ++it)
+		it->second.writable = writable;
+	for (auto &v : mm->vmas)
+		if (v.first < hva + len && hva < v.second.end) {
+			if (writable)
+				v.second.flags |= KVMMU_HOST_MAP_WRITE;
+			else
+				v.second.flags &= ~KVMMU_HOST_MAP_WRITE;
+		}
+}
+
+void kvmmu_host_mm_set_poison(struct kvmmu_host_mm *mm, uint64_t hva, bool poisoned)
+{
+	std::lock_guard<std::mutex> g(mm->lock);
+	mm->poisoned[hva & ~(kHostPage - 1)] = poisoned;
+}
+
+void kvmmu_host_mm_set_need_io(struct kvmmu_host_mm *mm, uint64_t hva, bool need_io)
+{
+	std::lock_guard<std::mutex> g(mm->lock);
+	mm->need_io[hva & ~(kHostPage - 1)] = need_io;
+}
+
+void kvmmu_host_mm_set_exiting(struct kvmmu_host_mm *mm) { mm->exiting = true; }
+
+void *kvmmu_host_mm_page(struct kvmmu_host_mm *mm, uint64_t hva)
+{
+	uint64_t pfn = kvmmu_host_mm_pfn(mm, hva);
+	return pfn ? reinterpret_cast<void *>(pfn * kHostPage + (hva & (kHostPage - 1))) : nullptr;
+}
+
+uint64_t kvmmu_host_mm_pfn(struct kvmmu_host_mm *mm, uint64_t hva)
+{
+	std::lock_guard<std::mutex> g(mm->lock);
+	auto it = mm->ptes.find(hva & ~(kHostPage - 1));
+	return it == mm->ptes.end() ? 0 : it->second.pfn;
+}
+
+long kvmmu_host_pfn_refs(uint64_t pfn)
+{
+	std::lock_guard<std::mutex> g(pages_lock);
+	PageState *p = page_state(pfn);
+	return p ? p->refs : -1;
+}
+
+bool kvmmu_host_pfn_dirty(uint64_t pfn)
+{
+	std::lock_guard<std::mutex> g(pages_lock);
+	PageState *p = page_state(pfn);
+	return p && p->dirty;
+}
+
+bool kvmmu_host_pfn_accessed(uint64_t pfn)
+{
+	std::lock_guard<std::mutex> g(pages_lock);
+	PageState *p = page_state(pfn);
+	return p && p->accessed;
+}
+
+void kvmmu_host_pfn_clear_flags(uint64_t pfn)
+{
+	std::lock_guard<std::mutex> g(pages_lock);
+	if (PageState *p = page_state(pfn))
+		p->dirty = p->accessed = false;
+}
+
+long kvmmu_host_pfn_refs_total(void)
+{
+	std::lock_guard<std::mutex> g(pages_lock);
+	long n = 0;
+	for (auto &p : pages)
+		n += p.second.refs;
+	return n;
+}
+
+void kvmmu_host_get_calls(struct kvmmu_host_calls *out)
+{
+	std::lock_guard<std::mutex> g(calls_lock);
+	*out = calls_;
+}
+
+void kvmmu_host_set_signal_pending(bool pending) { signal_pending_now = pending; }
+
+void kvmmu_host_set_gup_hook(void (*fn)(void *arg), void *arg)
+{
+	gup_hook_arg.store(arg);
+	gup_hook.store(fn);
+}
+
+bool kvmmu_plat_signal_pending(void) { return signal_pending_now; }
+bool kvmmu_plat_capable_sys_admin(void) { return true; }
+
+void *kvmmu_plat_mm_grab_current(void)
+{
+	if (current_mm)
+		current_mm->count.fetch_add(1);
+	return current_mm;
+}
+
+void kvmmu_plat_mm_drop(void *m)
+{
+	auto *mm = static_cast<kvmmu_host_mm *>(m);
+	if (mm->count.fetch_sub(1) != 1)
+		return;
+	{
+		std::lock_guard<std::mutex> g(pages_lock);
+		for (auto &c : mm->chunks) {
+			uint64_t pfn = reinterpret_cast<uintptr_t>(c.first) / kHostPage;
+			for (uint64_t i = 0; i < c.second / kHostPage; i++)
+				pages.erase(pfn + i);
+			free(c.first);
+		}
+	}
+	delete mm;
+}
+
+bool kvmmu_plat_mm_get(void *mm) { return !static_cast<kvmmu_host_mm *>(mm)->exiting.load(); }
+void kvmmu_plat_mm_put(void *) {}
+bool kvmmu_plat_mm_is_current(const void *mm) { return mm == current_mm; }
+
+void kvmmu_plat_mmap_read_lock(void *mm)
+{
+	sleep_check("mmap_read_lock");
+	count(&kvmmu_host_calls::mmap_lock);
+	static_cast<kvmmu_host_mm *>(mm)->mmap_lock.lock_shared();
+}
+
+void kvmmu_plat_mmap_read_unlock(void *mm)
+{
+	static_cast<kvmmu_host_mm *>(mm)->mmap_lock.unlock_shared();
+}
+
+int kvmmu_plat_gup_fast_one(uint64_t hva, bool write, uint64_t *pfn)
+{
+	count(&kvmmu_host_calls::gup_fast);
+	kvmmu_host_mm *mm = current_mm;
+	if (!mm)
+		return 0;
+	{
+		std::lock_guard<std::mutex> g(mm->lock);
+		uint64_t page = hva & ~(kHostPage - 1);
+		auto it = mm->ptes.find(page);
+		const auto *v = find_vma(mm, page, nullptr);
+		// Like the real one: only present, writable-if-asked, normal pages.
+		if (it == mm->ptes.end() || !v || (v->flags & KVMMU_HOST_MAP_PFNMAP) ||
+		    (write && !it->second.writable) || mm->poisoned[page])
+			return 0;
+		*pfn = it->second.pfn;
+		std::lock_guard<std::mutex> g2(pages_lock);
+		page_state(*pfn)->refs++;
+	}
+	run_gup_hook();
+	return 1;
+}
+
+long kvmmu_plat_gup_one(void *m, uint64_t hva, unsigned int gup_flags, uint64_t *pfn)
+{
+	sleep_check("get_user_pages_remote");
+	count(&kvmmu_host_calls::gup);
+	auto *mm = static_cast<kvmmu_host_mm *>(m);
+	{
+		std::lock_guard<std::mutex> g(mm->lock);
+		uint64_t page = hva & ~(kHostPage - 1), vstart;
+		const auto *v = find_vma(mm, page, &vstart);
+		if (!v || (v->flags & KVMMU_HOST_MAP_PFNMAP))
+			return -EFAULT;
+		if ((gup_flags & KVMMU_GUP_WRITE) && !(v->flags & KVMMU_HOST_MAP_WRITE))
+			return -EFAULT;
+		if (mm->poisoned[page])
+			return -EHWPOISON;
+		if (mm->need_io[page] && (gup_flags & KVMMU_GUP_NOWAIT))
+			return -EBUSY;
+		auto it = mm->ptes.find(page);
+		if (it == mm->ptes.end()) {
+			populate(mm, vstart, *v, page);
+			it = mm->ptes.find(page);
+		}
+		if (gup_flags & KVMMU_GUP_WRITE)
+			it->second.writable = true; // a write fault makes the pte writable
+		*pfn = it->second.pfn;
+		std::lock_guard<std::mutex> g2(pages_lock);
+		page_state(*pfn)->refs++;
+	}
+	run_gup_hook();
+	return 1;
+}
+
+int kvmmu_plat_vma_flags(void *m, uint64_t hva)
+{
+	auto *mm = static_cast<kvmmu_host_mm *>(m);
+	std::lock_guard<std::mutex> g(mm->lock);
+	const auto *v = find_vma(mm, hva, nullptr);
+	if (!v)
+		return -EFAULT;
+	return KVMMU_VMA_READ | (v->flags & KVMMU_HOST_MAP_WRITE ? KVMMU_VMA_WRITE : 0) |
+	       (v->flags & KVMMU_HOST_MAP_PFNMAP ? KVMMU_VMA_IO | KVMMU_VMA_PFNMAP : 0);
+}
+
+int kvmmu_plat_follow_pfn(void *m, uint64_t hva, uint64_t *pfn, bool *writable)
+{
+	count(&kvmmu_host_calls::follow_pfn);
+	auto *mm = static_cast<kvmmu_host_mm *>(m);
+	std::lock_guard<std::mutex> g(mm->lock);
+	auto it = mm->ptes.find(hva & ~(kHostPage - 1));
+	if (it == mm->ptes.end())
+		return -EINVAL;
+	*pfn = it->second.pfn;
+	*writable = it->second.writable;
+	return 0;
+}
+
+int kvmmu_plat_fixup_user_fault(void *m, uint64_t hva, bool write, bool *unlocked)
+{
+	count(&kvmmu_host_calls::fixup);
+	auto *mm = static_cast<kvmmu_host_mm *>(m);
+	std::lock_guard<std::mutex> g(mm->lock);
+	uint64_t page = hva & ~(kHostPage - 1), vstart;
+	const auto *v = find_vma(mm, page, &vstart);
+	*unlocked = false;
+	if (!v || (write && !(v->flags & KVMMU_HOST_MAP_WRITE)))
+		return -EFAULT;
+	if (!mm->ptes.count(page))
+		populate(mm, vstart, *v, page);
+	return 0;
+}
+
+unsigned int kvmmu_plat_host_mapping_shift(void *m, uint64_t hva)
+{
+	auto *mm = static_cast<kvmmu_host_mm *>(m);
+	std::lock_guard<std::mutex> g(mm->lock);
+	uint64_t vstart;
+	const auto *v = find_vma(mm, hva, &vstart);
+	if (!v || !(v->flags & KVMMU_HOST_MAP_HUGE))
+		return 12;
+	uint64_t base = hva & ~(kHostHuge - 1);
+	if (base < vstart || base + kHostHuge > v->end)
+		return 12;
+	// Huge only while all its ptes are the original contiguous ones.
+	auto it = mm->ptes.find(base);
+	if (it == mm->ptes.end() || it->second.pfn % (kHostHuge / kHostPage))
+		return 12;
+	for (uint64_t off = kHostPage; off < kHostHuge; off += kHostPage) {
+		auto jt = mm->ptes.find(base + off);
+		if (jt == mm->ptes.end() || jt->second.pfn != it->second.pfn + off / kHostPage)
+			return 12;
+	}
+	return 21;
+}
+
+int kvmmu_plat_pfn_try_get(uint64_t pfn)
+{
+	std::lock_guard<std::mutex> g(pages_lock);
+	PageState *p = page_state(pfn);
+	if (!p || !p->has_page)
+		return KVMMU_PFN_NO_PAGE;
+	p->refs++;
+	return KVMMU_PFN_REFERENCED;
+}
+
+bool kvmmu_plat_pfn_has_page(uint64_t pfn)
+{
+	std::lock_guard<std::mutex> g(pages_lock);
+	PageState *p = page_state(pfn);
+	return p && p->has_page;
+}
+
+// Fake pages without struct page stand for device memory: not RAM.
+bool kvmmu_plat_pfn_is_ram(uint64_t pfn) { return kvmmu_plat_pfn_has_page(pfn); }
+
+void kvmmu_plat_pfn_put(uint64_t pfn)
+{
+	std::lock_guard<std::mutex> g(pages_lock);
+	PageState *p = page_state(pfn);
+	if (!p || !p->has_page || p->refs <= 0)
+		die("put_page of pfn %#llx without a reference", (unsigned long long)pfn);
+	p->refs--;
+}
+
+void kvmmu_plat_pfn_mark_dirty(uint64_t pfn)
+{
+	std::lock_guard<std::mutex> g(pages_lock);
+	PageState *p = page_state(pfn);
+	if (p && p->has_page)
+		p->dirty = true;
+}
+
+void kvmmu_plat_pfn_mark_accessed(uint64_t pfn)
+{
+	std::lock_guard<std::mutex> g(pages_lock);
+	PageState *p = page_state(pfn);
+	if (p && p->has_page)
+		p->accessed = true;
+}
+
+void *kvmmu_plat_kmap_pfn(uint64_t pfn) { return reinterpret_cast<void *>(pfn * kHostPage); }
+void kvmmu_plat_kunmap(void *) {}
+
+// "User" addresses are host addresses; the first page stands for an
+// unmapped one, as NULL-ish pointers do in the kernel.
+size_t kvmmu_plat_copy_to_user(uint64_t uaddr, const void *src, size_t n)
+{
+	if (uaddr < kHostPage)
+		return n;
+	memcpy(reinterpret_cast<void *>(uaddr), src, n);
+	return 0;
+}
+
+size_t kvmmu_plat_copy_from_user(void *dst, uint64_t uaddr, size_t n)
+{
+	if (uaddr < kHostPage)
+		return n;
+	memcpy(dst, reinterpret_cast<const void *>(uaddr), n);
+	return 0;
+}
+
+void kvmmu_plat_trace_fault(const void *, uint64_t, unsigned int, int, unsigned int, uint64_t)
+{
+	count(&kvmmu_host_calls::trace_fault);
+}
+
+void kvmmu_plat_trace_invalidate_start(const void *, uint64_t, uint64_t, unsigned int)
+{
+	count(&kvmmu_host_calls::trace_invalidate_start);
+}
+
+void kvmmu_plat_trace_invalidate_end(const void *, uint64_t, uint64_t, uint64_t)
+{
+	count(&kvmmu_host_calls::trace_invalidate_end);
+}
+
+void kvmmu_plat_trace_retry(const void *, uint64_t, uint64_t)
+{
+	count(&kvmmu_host_calls::trace_retry);
+}
+
+void kvmmu_plat_trace_dirty_log(const void *, unsigned int, uint64_t)
+{
+	count(&kvmmu_host_calls::trace_dirty_log);
 }
 
 void kvmmu_plat_bug(const char *file, int line, const char *what)

@@ -28,6 +28,11 @@ void kvmmu_debugfs_init(void)
 	debugfs_create_file("stats", 0400, kvmmu_debugfs_dir, NULL, &kvmmu_stats_fops);
 }
 
+struct dentry *kvmmu_debugfs_root(void)
+{
+	return kvmmu_debugfs_dir;
+}
+
 void kvmmu_debugfs_exit(void)
 {
 	debugfs_remove_recursive(kvmmu_debugfs_dir);

@@ -12,5 +12,6 @@ void kvmmu_chardev_exit(void);
 
 void kvmmu_debugfs_init(void);
 void kvmmu_debugfs_exit(void);
+struct dentry *kvmmu_debugfs_root(void);
 
 #endif

@@ -4,6 +4,7 @@
  * direct call of the kernel facility it names; no policy lives here.
  */
 #include <linux/bug.h>
+#include <linux/highmem.h>
 #include <linux/io.h>
 #include <linux/kernel.h>
 #include <linux/lockdep.h>
@@ -12,6 +13,10 @@
 #include <linux/page_ref.h>
 #include <linux/printk.h>
 #include <linux/sched.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/capability.h>
+#include <linux/swap.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/srcu.h>
@@ -218,6 +223,224 @@ void kvmmu_plat_might_sleep(const char *file, int line)
 {
 	__might_sleep(file, line);
 	might_resched();
+}
+
+void kvmmu_plat_cond_resched(void)
+{
+	cond_resched();
+}
+
+bool kvmmu_plat_signal_pending(void)
+{
+	return signal_pending(current);
+}
+
+bool kvmmu_plat_capable_sys_admin(void)
+{
+	return capable(CAP_SYS_ADMIN);
+}
+
+void *kvmmu_plat_mm_grab_current(void)
+{
+	struct mm_struct *mm = current->mm;
+
+	if (mm)
+		mmgrab(mm);
+	return mm;
+}
+
+void kvmmu_plat_mm_drop(void *mm)
+{
+	mmdrop(mm);
+}
+
+bool kvmmu_plat_mm_get(void *mm)
+{
+	return mmget_not_zero(mm);
+}
+
+void kvmmu_plat_mm_put(void *mm)
+{
+	mmput(mm);
+}
+
+bool kvmmu_plat_mm_is_current(const void *mm)
+{
+	return current->mm == mm;
+}
+
+void kvmmu_plat_mmap_read_lock(void *mm)
+{
+	mmap_read_lock(mm);
+}
+
+void kvmmu_plat_mmap_read_unlock(void *mm)
+{
+	mmap_read_unlock(mm);
+}
+
+int kvmmu_plat_gup_fast_one(uint64_t hva, bool write, uint64_t *pfn)
+{
+	struct page *page;
+
+	if (!get_user_page_fast_only(hva, write ? FOLL_WRITE : 0, &page))
+		return 0;
+	*pfn = page_to_pfn(page);
+	return 1;
+}
+
+long kvmmu_plat_gup_one(void *mm, uint64_t hva, unsigned int gup_flags, uint64_t *pfn)
+{
+	unsigned int foll = FOLL_HWPOISON;
+	struct page *page;
+	long r;
+
+	if (gup_flags & KVMMU_GUP_WRITE)
+		foll |= FOLL_WRITE;
+	if (gup_flags & KVMMU_GUP_NOWAIT)
+		foll |= FOLL_NOWAIT;
+	r = get_user_pages_remote(mm, hva, 1, foll, &page, NULL, NULL);
+	if (r == 1)
+		*pfn = page_to_pfn(page);
+	return r == 0 ? -EFAULT : r;
+}
+
+int kvmmu_plat_vma_flags(void *mm, uint64_t hva)
+{
+	struct vm_area_struct *vma = vma_lookup(mm, hva);
+
+	if (!vma)
+		return -EFAULT;
+	return (vma->vm_flags & VM_READ ? KVMMU_VMA_READ : 0) |
+	       (vma->vm_flags & VM_WRITE ? KVMMU_VMA_WRITE : 0) |
+	       (vma->vm_flags & VM_IO ? KVMMU_VMA_IO : 0) |
+	       (vma->vm_flags & VM_PFNMAP ? KVMMU_VMA_PFNMAP : 0);
+}
+
+int kvmmu_plat_follow_pfn(void *mm, uint64_t hva, uint64_t *pfn, bool *writable)
+{
+	spinlock_t *ptl;
+	pte_t *ptep;
+	int r = follow_pte(mm, hva, &ptep, &ptl);
+
+	if (r)
+		return r;
+	*pfn = pte_pfn(*ptep);
+	*writable = pte_write(*ptep);
+	pte_unmap_unlock(ptep, ptl);
+	return 0;
+}
+
+int kvmmu_plat_fixup_user_fault(void *mm, uint64_t hva, bool write, bool *unlocked)
+{
+	return fixup_user_fault(mm, hva, write ? FAULT_FLAG_WRITE : 0, unlocked);
+}
+
+unsigned int kvmmu_plat_host_mapping_shift(void *mm, uint64_t hva)
+{
+	unsigned int shift = PAGE_SHIFT;
+	unsigned long flags;
+	pgd_t pgd;
+	p4d_t p4d;
+	pud_t pud;
+	pmd_t pmd;
+
+	/*
+	 * Interrupts off keep the page tables from being freed under the
+	 * walk; each entry is read once, as it may change meanwhile.
+	 */
+	local_irq_save(flags);
+	pgd = READ_ONCE(*pgd_offset((struct mm_struct *)mm, hva));
+	if (pgd_none(pgd))
+		goto out;
+	p4d = READ_ONCE(*p4d_offset(&pgd, hva));
+	if (p4d_none(p4d) || !p4d_present(p4d))
+		goto out;
+	pud = READ_ONCE(*pud_offset(&p4d, hva));
+	if (pud_none(pud) || !pud_present(pud))
+		goto out;
+	if (pud_leaf(pud)) {
+		shift = PUD_SHIFT;
+		goto out;
+	}
+	pmd = READ_ONCE(*pmd_offset(&pud, hva));
+	if (pmd_none(pmd) || !pmd_present(pmd))
+		goto out;
+	if (pmd_leaf(pmd))
+		shift = PMD_SHIFT;
+out:
+	local_irq_restore(flags);
+	return shift;
+}
+
+static struct page *kvmmu_pfn_page(uint64_t pfn)
+{
+	struct page *page;
+
+	if (!pfn_valid(pfn))
+		return NULL;
+	page = pfn_to_page(pfn);
+	return PageReserved(page) ? NULL : page;
+}
+
+int kvmmu_plat_pfn_try_get(uint64_t pfn)
+{
+	struct page *page = kvmmu_pfn_page(pfn);
+
+	if (!page)
+		return KVMMU_PFN_NO_PAGE;
+	return get_page_unless_zero(page) ? KVMMU_PFN_REFERENCED : -EFAULT;
+}
+
+bool kvmmu_plat_pfn_has_page(uint64_t pfn)
+{
+	return kvmmu_pfn_page(pfn) != NULL;
+}
+
+bool kvmmu_plat_pfn_is_ram(uint64_t pfn)
+{
+	return pfn_valid(pfn);
+}
+
+void kvmmu_plat_pfn_put(uint64_t pfn)
+{
+	put_page(pfn_to_page(pfn));
+}
+
+void kvmmu_plat_pfn_mark_dirty(uint64_t pfn)
+{
+	struct page *page = kvmmu_pfn_page(pfn);
+
+	if (page)
+		SetPageDirty(page);
+}
+
+void kvmmu_plat_pfn_mark_accessed(uint64_t pfn)
+{
+	struct page *page = kvmmu_pfn_page(pfn);
+
+	if (page)
+		mark_page_accessed(page);
+}
+
+void *kvmmu_plat_kmap_pfn(uint64_t pfn)
+{
+	return kmap_local_page(pfn_to_page(pfn));
+}
+
+void kvmmu_plat_kunmap(void *va)
+{
+	kunmap_local(va);
+}
+
+size_t kvmmu_plat_copy_to_user(uint64_t uaddr, const void *src, size_t n)
+{
+	return copy_to_user((void __user *)(unsigned long)uaddr, src, n);
+}
+
+size_t kvmmu_plat_copy_from_user(void *dst, uint64_t uaddr, size_t n)
+{
+	return copy_from_user(dst, (const void __user *)(unsigned long)uaddr, n);
 }
 
 void kvmmu_plat_bug(const char *file, int line, const char *what)

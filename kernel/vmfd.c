@@ -5,10 +5,13 @@
  * goes straight to a hook of include/kvmmu/hooks.h.
  */
 #include <linux/anon_inodes.h>
+#include <linux/capability.h>
 #include <linux/compat.h>
+#include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/mmu_notifier.h>
 #include <linux/sched/mm.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -16,92 +19,150 @@
 #include <uapi/linux/kvmmu.h>
 
 #include "glue.h"
+#include "notifier.h"
 
 struct kvmmu_vmfd {
-	struct mmu_notifier mn;
+	struct kvmmu_notifier kn;
 	struct mm_struct *mm;	/* pinned (mm_count) by the registered notifier */
 	struct kvmmu_vm *vm;
+	struct dentry *debugfs;	/* kvmmu/vm-<pid>-<n> */
 };
 
-static struct kvmmu_vmfd *to_vmfd(struct mmu_notifier *mn)
+static_assert(KVMMU_MEM_LOG_DIRTY_PAGES == KVMMU_MEMSLOT_LOG_DIRTY_PAGES);
+static_assert(KVMMU_MEM_READONLY == KVMMU_MEMSLOT_READONLY);
+static_assert(KVMMU_MAX_MEMSLOTS == KVMMU_MEMSLOT_MAX);
+static_assert(KVMMU_ACCESS_WRITE == KVMMU_FAULT_WRITE);
+static_assert(KVMMU_PROT_READ == KVMMU_LEAF_PROT_READ && KVMMU_PROT_WRITE == KVMMU_LEAF_PROT_WRITE &&
+	      KVMMU_PROT_EXEC == KVMMU_LEAF_PROT_EXEC);
+static_assert(KVMMU_MEMTYPE_NORMAL_WB == KVMMU_LEAF_MT_NORMAL_WB &&
+	      KVMMU_MEMTYPE_NORMAL_NC == KVMMU_LEAF_MT_NORMAL_NC &&
+	      KVMMU_MEMTYPE_DEVICE == KVMMU_LEAF_MT_DEVICE);
+
+static int kvmmu_vm_fill_stats(struct kvmmu_vm *vm, struct kvmmu_vm_stats *st)
 {
-	return container_of(mn, struct kvmmu_vmfd, mn);
+	struct kvmmu_vm_counters c;
+	struct kvmmu_vm_mmu_stats m;
+	int r;
+
+	r = kvmmu_vm_get_counters(vm, &c);
+	if (!r)
+		r = kvmmu_vm_get_mmu_stats(vm, &m);
+	if (r)
+		return r;
+	memset(st, 0, sizeof(*st));
+	st->invalidate_range_start = c.invalidate_range_start;
+	st->invalidate_range_end = c.invalidate_range_end;
+	st->clear_flush_young = c.clear_flush_young;
+	st->clear_young = c.clear_young;
+	st->test_young = c.test_young;
+	st->change_pte = c.change_pte;
+	st->release = c.release;
+	st->faults = m.faults;
+	st->fault_retries = m.fault_retries;
+	memcpy(st->leaves, m.leaves, sizeof(st->leaves));
+	st->table_pages = m.table_pages;
+	st->tlb_flushes = m.tlb_flushes;
+	st->pages_unmapped = m.pages_unmapped;
+	st->dirty_faults = m.dirty_faults;
+	return 0;
 }
-
-static int kvmmu_mn_invalidate_range_start(struct mmu_notifier *mn,
-					   const struct mmu_notifier_range *range)
-{
-	bool blockable = mmu_notifier_range_blockable(range);
-	int r = kvmmu_vm_invalidate_range_start(to_vmfd(mn)->vm, range->start,
-						range->end, blockable);
-
-	/* The mm accepts only -EAGAIN, and only from non-blockable ranges. */
-	return (r == -EAGAIN && !blockable) ? r : 0;
-}
-
-static void kvmmu_mn_invalidate_range_end(struct mmu_notifier *mn,
-					  const struct mmu_notifier_range *range)
-{
-	kvmmu_vm_invalidate_range_end(to_vmfd(mn)->vm, range->start, range->end);
-}
-
-static int kvmmu_mn_clear_flush_young(struct mmu_notifier *mn, struct mm_struct *mm,
-				      unsigned long start, unsigned long end)
-{
-	return max(kvmmu_vm_clear_flush_young(to_vmfd(mn)->vm, start, end), 0);
-}
-
-static int kvmmu_mn_clear_young(struct mmu_notifier *mn, struct mm_struct *mm,
-				unsigned long start, unsigned long end)
-{
-	return max(kvmmu_vm_clear_young(to_vmfd(mn)->vm, start, end), 0);
-}
-
-static int kvmmu_mn_test_young(struct mmu_notifier *mn, struct mm_struct *mm,
-			       unsigned long address)
-{
-	return max(kvmmu_vm_test_young(to_vmfd(mn)->vm, address), 0);
-}
-
-static void kvmmu_mn_change_pte(struct mmu_notifier *mn, struct mm_struct *mm,
-				unsigned long address, pte_t pte)
-{
-	kvmmu_vm_change_pte(to_vmfd(mn)->vm, address);
-}
-
-static void kvmmu_mn_release(struct mmu_notifier *mn, struct mm_struct *mm)
-{
-	kvmmu_vm_release(to_vmfd(mn)->vm);
-}
-
-static const struct mmu_notifier_ops kvmmu_mn_ops = {
-	.invalidate_range_start = kvmmu_mn_invalidate_range_start,
-	.invalidate_range_end = kvmmu_mn_invalidate_range_end,
-	.clear_flush_young = kvmmu_mn_clear_flush_young,
-	.clear_young = kvmmu_mn_clear_young,
-	.test_young = kvmmu_mn_test_young,
-	.change_pte = kvmmu_mn_change_pte,
-	.release = kvmmu_mn_release,
-};
 
 static long kvmmu_vm_get_stats(struct kvmmu_vmfd *f, void __user *argp)
 {
-	struct kvmmu_vm_counters c;
 	struct kvmmu_vm_stats st;
-	int r;
+	int r = kvmmu_vm_fill_stats(f->vm, &st);
 
-	r = kvmmu_vm_get_counters(f->vm, &c);
 	if (r)
 		return r;
-	memset(&st, 0, sizeof(st));
-	st.invalidate_range_start = c.invalidate_range_start;
-	st.invalidate_range_end = c.invalidate_range_end;
-	st.clear_flush_young = c.clear_flush_young;
-	st.clear_young = c.clear_young;
-	st.test_young = c.test_young;
-	st.change_pte = c.change_pte;
-	st.release = c.release;
 	return copy_to_user(argp, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
+static bool kvmmu_zero(const __u64 *v, size_t n)
+{
+	while (n--)
+		if (v[n])
+			return false;
+	return true;
+}
+
+static long kvmmu_vm_set_region(struct kvmmu_vmfd *f, void __user *argp)
+{
+	struct kvmmu_userspace_memory_region u;
+	struct kvmmu_memory_region r;
+
+	if (copy_from_user(&u, argp, sizeof(u)))
+		return -EFAULT;
+	if (!kvmmu_zero(u.reserved, ARRAY_SIZE(u.reserved)))
+		return -EINVAL;
+	r.slot = u.slot;
+	r.flags = u.flags;
+	r.guest_phys_addr = u.guest_phys_addr;
+	r.memory_size = u.memory_size;
+	r.userspace_addr = u.userspace_addr;
+	return kvmmu_vm_set_memory_region(f->vm, &r);
+}
+
+static long kvmmu_vm_gpa_access(struct kvmmu_vmfd *f, void __user *argp)
+{
+	struct kvmmu_gpa_access a;
+
+	if (copy_from_user(&a, argp, sizeof(a)))
+		return -EFAULT;
+	if (a.pad || !kvmmu_zero(a.reserved, ARRAY_SIZE(a.reserved)) ||
+	    (a.flags & ~KVMMU_ACCESS_FLAGS_VALID) || !a.len || a.len > KVMMU_ACCESS_MAX_LEN)
+		return -EINVAL;
+	return kvmmu_vm_access(f->vm, a.gpa, a.len, a.buf, a.flags & KVMMU_ACCESS_WRITE);
+}
+
+static long kvmmu_vm_translate_ioctl(struct kvmmu_vmfd *f, void __user *argp)
+{
+	struct kvmmu_translation t;
+	struct kvmmu_leaf_info l;
+	int r;
+
+	if (copy_from_user(&t, argp, sizeof(t)))
+		return -EFAULT;
+	if (t.flags || t.pad || !kvmmu_zero(t.reserved, ARRAY_SIZE(t.reserved)))
+		return -EINVAL;
+	r = kvmmu_vm_translate(f->vm, t.gpa, &l);
+	if (r)
+		return r;
+	t.flags = (l.young ? KVMMU_TRANSLATE_YOUNG : 0) | (l.dirty ? KVMMU_TRANSLATE_DIRTY : 0);
+	t.mapped = l.mapped;
+	t.level = l.level;
+	t.prot = l.prot;
+	t.size = l.size;
+	t.memtype = l.memtype;
+	/* Physical addresses are for the privileged only, as in pagemap. */
+	t.pfn = capable(CAP_SYS_ADMIN) ? l.pfn : 0;
+	return copy_to_user(argp, &t, sizeof(t)) ? -EFAULT : 0;
+}
+
+static long kvmmu_vm_dirty_log(struct kvmmu_vmfd *f, void __user *argp)
+{
+	struct kvmmu_dirty_log d;
+	s64 r;
+
+	if (copy_from_user(&d, argp, sizeof(d)))
+		return -EFAULT;
+	if (d.pad || !kvmmu_zero(d.reserved, ARRAY_SIZE(d.reserved)))
+		return -EINVAL;
+	if (d.slot >= KVMMU_MAX_MEMSLOTS)
+		return -EINVAL;
+	r = kvmmu_vm_get_dirty_log(f->vm, d.slot, d.dirty_bitmap);
+	return r < 0 ? r : 0;
+}
+
+static long kvmmu_vm_pre_fault_ioctl(struct kvmmu_vmfd *f, void __user *argp)
+{
+	struct kvmmu_pre_fault p;
+
+	if (copy_from_user(&p, argp, sizeof(p)))
+		return -EFAULT;
+	if (p.pad || !kvmmu_zero(p.reserved, ARRAY_SIZE(p.reserved)) ||
+	    (p.flags & ~KVMMU_ACCESS_FLAGS_VALID) || !p.size || p.size > KVMMU_PRE_FAULT_MAX)
+		return -EINVAL;
+	return kvmmu_vm_pre_fault(f->vm, p.gpa, p.size, p.flags & KVMMU_ACCESS_WRITE);
 }
 
 static long kvmmu_vm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -115,6 +176,16 @@ static long kvmmu_vm_ioctl(struct file *file, unsigned int cmd, unsigned long ar
 	switch (cmd) {
 	case KVMMU_GET_STATS:
 		return kvmmu_vm_get_stats(f, (void __user *)arg);
+	case KVMMU_SET_USER_MEMORY_REGION:
+		return kvmmu_vm_set_region(f, (void __user *)arg);
+	case KVMMU_GPA_ACCESS:
+		return kvmmu_vm_gpa_access(f, (void __user *)arg);
+	case KVMMU_TRANSLATE:
+		return kvmmu_vm_translate_ioctl(f, (void __user *)arg);
+	case KVMMU_GET_DIRTY_LOG:
+		return kvmmu_vm_dirty_log(f, (void __user *)arg);
+	case KVMMU_PRE_FAULT:
+		return kvmmu_vm_pre_fault_ioctl(f, (void __user *)arg);
 	default:
 		return -ENOTTY;
 	}
@@ -124,8 +195,8 @@ static int kvmmu_vm_fd_release(struct inode *inode, struct file *file)
 {
 	struct kvmmu_vmfd *f = file->private_data;
 
-	/* Waits for running callbacks; calls ->release if the mm is alive. */
-	mmu_notifier_unregister(&f->mn, f->mm);
+	debugfs_remove_recursive(f->debugfs);
+	kvmmu_notifier_unregister(&f->kn);
 	kvmmu_vm_destroy(f->vm);
 	kfree(f);
 	return 0;
@@ -139,8 +210,29 @@ static const struct file_operations kvmmu_vm_fops = {
 	.llseek = noop_llseek,
 };
 
+static int kvmmu_vm_stats_show(struct seq_file *m, void *unused)
+{
+	struct kvmmu_vm_stats st;
+	int r = kvmmu_vm_fill_stats(m->private, &st);
+
+	if (r)
+		return r;
+	seq_printf(m, "faults %llu\nfault_retries %llu\ndirty_faults %llu\n"
+		   "invalidate_range_start %llu\ninvalidate_range_end %llu\n"
+		   "pages_unmapped %llu\nleaves_level0 %llu\nleaves_level1 %llu\n"
+		   "leaves_level2 %llu\ntable_pages %llu\ntlb_flushes %llu\n",
+		   st.faults, st.fault_retries, st.dirty_faults, st.invalidate_range_start,
+		   st.invalidate_range_end, st.pages_unmapped, st.leaves[0], st.leaves[1],
+		   st.leaves[2], st.table_pages, st.tlb_flushes);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(kvmmu_vm_stats);
+
+static atomic_t kvmmu_vm_ids = ATOMIC_INIT(0);
+
 int kvmmu_vmfd_create(u32 flags)
 {
+	char name[48];
 	struct kvmmu_vmfd *f;
 	int r;
 
@@ -153,17 +245,22 @@ int kvmmu_vmfd_create(u32 flags)
 	if (r)
 		goto err_free;
 	f->mm = current->mm;
-	f->mn.ops = &kvmmu_mn_ops;
-	r = mmu_notifier_register(&f->mn, f->mm);
+	r = kvmmu_notifier_register(&f->kn, f->vm, f->mm);
 	if (r)
 		goto err_destroy;
+	/* Per-VM statistics; debugfs failures are not fatal. */
+	snprintf(name, sizeof(name), "vm-%d-%d", task_pid_nr(current),
+		 atomic_inc_return(&kvmmu_vm_ids));
+	f->debugfs = debugfs_create_dir(name, kvmmu_debugfs_root());
+	debugfs_create_file("stats", 0400, f->debugfs, f->vm, &kvmmu_vm_stats_fops);
 	r = anon_inode_getfd("kvmmu-vm", &kvmmu_vm_fops, f, O_RDWR | O_CLOEXEC);
 	if (r < 0)
-		goto err_unregister;
+		goto err_debugfs;
 	return r;
 
-err_unregister:
-	mmu_notifier_unregister(&f->mn, f->mm);
+err_debugfs:
+	debugfs_remove_recursive(f->debugfs);
+	kvmmu_notifier_unregister(&f->kn);
 err_destroy:
 	kvmmu_vm_destroy(f->vm);
 err_free:

@@ -9,3 +9,4 @@
 #include "pgtable_test.cpp"
 #include "guest_walk_test.cpp"
 #include "memslot_test.cpp"
+#include "fault_test.cpp"

@@ -5,6 +5,9 @@
  * core.cpp the C++ core. Plus the reporting helpers of kt.hpp.
  */
 #include "../kernel/platform.c"
+/* Its own tracepoint system: kvmmu.ko may be loaded alongside. */
+#define KVMMU_TRACE_KUNIT
+#include "../kernel/trace.c"
 
 #include <kunit/test.h>
 
@@ -64,4 +67,103 @@ void kvmmu_kt_end(struct kunit *test)
 		KUNIT_FAIL(test, "%s", kt_msgs[i]);
 	if (kt_nfails > KT_MAX_FAILS)
 		KUNIT_FAIL(test, "... and %u more failed expectations", kt_nfails - KT_MAX_FAILS);
+}
+
+/*
+ * A real user address space for the fault-path suites. KUnit runs a suite's
+ * suite_init in the context of the process loading this module (insmod),
+ * and each case in a kernel thread: the suite grabs insmod's mm and every
+ * case adopts it with kthread_use_mm(), so the VM under test faults on real
+ * user memory (vm_mmap) through real GUP, and a real mmu_notifier tells it
+ * about vm_munmap. insmod is blocked in init_module meanwhile; the mappings
+ * a case makes are gone when it ends.
+ */
+#include <linux/kthread.h>
+#include <linux/mman.h>
+#include <linux/sched/mm.h>
+
+#include "../kernel/notifier.c"
+#include "kt_mm.h"
+
+static struct mm_struct *kt_user_mm;
+
+int kvmmu_kt_mm_suite_init(struct kunit_suite *suite)
+{
+	if (current->mm) {
+		mmgrab(current->mm);
+		kt_user_mm = current->mm;
+	}
+	return 0;
+}
+
+void kvmmu_kt_mm_suite_exit(struct kunit_suite *suite)
+{
+	if (kt_user_mm)
+		mmdrop(kt_user_mm);
+	kt_user_mm = NULL;
+}
+
+int kvmmu_kt_mm_case_init(struct kunit *test)
+{
+	if (kt_user_mm && mmget_not_zero(kt_user_mm))
+		kthread_use_mm(kt_user_mm);
+	return 0;
+}
+
+void kvmmu_kt_mm_case_exit(struct kunit *test)
+{
+	if (kt_user_mm && current->mm == kt_user_mm) {
+		kthread_unuse_mm(kt_user_mm);
+		mmput(kt_user_mm);
+	}
+}
+
+bool kvmmu_kt_have_user_mm(void *test)
+{
+	if (current->mm)
+		return true;
+	kunit_mark_skipped((struct kunit *)test, "no user address space (module not loaded by a process)");
+	return false;
+}
+
+uint64_t kvmmu_kt_user_map(uint64_t len)
+{
+	unsigned long a = vm_mmap(NULL, 0, len, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, 0);
+
+	return IS_ERR_VALUE(a) ? 0 : a;
+}
+
+int kvmmu_kt_user_unmap(uint64_t addr, uint64_t len)
+{
+	return vm_munmap(addr, len);
+}
+
+int kvmmu_kt_user_write(uint64_t addr, const void *src, size_t n)
+{
+	return copy_to_user((void __user *)(unsigned long)addr, src, n) ? -EFAULT : 0;
+}
+
+int kvmmu_kt_user_read(void *dst, uint64_t addr, size_t n)
+{
+	return copy_from_user(dst, (const void __user *)(unsigned long)addr, n) ? -EFAULT : 0;
+}
+
+void *kvmmu_kt_notifier_attach(struct kvmmu_vm *vm)
+{
+	struct kvmmu_notifier *n = kzalloc(sizeof(*n), GFP_KERNEL);
+
+	if (n && kvmmu_notifier_register(n, vm, current->mm)) {
+		kfree(n);
+		n = NULL;
+	}
+	return n;
+}
+
+void kvmmu_kt_notifier_detach(void *n)
+{
+	if (!n)
+		return;
+	kvmmu_notifier_unregister(n);
+	kfree(n);
 }

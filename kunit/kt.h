@@ -37,4 +37,20 @@ void kvmmu_kt_end(struct kunit *test);
 		.test_cases = kt_cases_##suite,				\
 	}
 
+/* A suite whose cases run in the loading process's address space. */
+#define KT_SUITE_MM(suite, CASES)					\
+	CASES(KT_DEFINE, KT_NONE)					\
+	static struct kunit_case kt_cases_##suite[] = {			\
+		CASES(KT_KUNIT_CASE, KT_KUNIT_CASE)			\
+		{}							\
+	};								\
+	static struct kunit_suite kt_suite_##suite = {			\
+		.name = "kvmmu_" #suite,				\
+		.suite_init = kvmmu_kt_mm_suite_init,			\
+		.suite_exit = kvmmu_kt_mm_suite_exit,			\
+		.init = kvmmu_kt_mm_case_init,				\
+		.exit = kvmmu_kt_mm_case_exit,				\
+		.test_cases = kt_cases_##suite,				\
+	}
+
 #endif

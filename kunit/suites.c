@@ -77,6 +77,17 @@ KT_SUITE(mmu_vm, MMU_VM);
 	CXX(mmu_pgtable, ppc_radix_64k)
 KT_SUITE(mmu_pgtable, MMU_PGTABLE);
 
+/* Cases on a real user address space: see kunit/glue.c. */
+#include "kt_mm.h"
+
+#define MMU_FAULT(CXX, C)				\
+	CXX(mmu_fault, user_memory_through_stage2)	\
+	CXX(mmu_fault, munmap_invalidates)		\
+	CXX(mmu_fault, retry_ranges)			\
+	CXX(mmu_fault, dirty_log)			\
+	CXX(mmu_fault, readonly_slot_and_bad_input)
+KT_SUITE_MM(mmu_fault, MMU_FAULT);
+
 #define MMU_GUEST_WALK(CXX, C)				\
 	CXX(mmu_guest_walk, x86_4level)			\
 	CXX(mmu_guest_walk, arm64_stage2)
@@ -88,7 +99,8 @@ KT_SUITE(mmu_memslot, MMU_MEMSLOT);
 
 kunit_test_suites(&kt_suite_runtime_result, &kt_suite_runtime_alloc,
 		  &kt_suite_runtime_lock, &kt_suite_runtime_types, &kt_suite_mmu_vm,
-		  &kt_suite_mmu_pgtable, &kt_suite_mmu_guest_walk, &kt_suite_mmu_memslot);
+		  &kt_suite_mmu_pgtable, &kt_suite_mmu_guest_walk, &kt_suite_mmu_memslot,
+		  &kt_suite_mmu_fault);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("kvmmu KUnit suites");

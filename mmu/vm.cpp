@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "vm.hpp"
 
+#include <kvmmu/platform.h>
+
+#include "pgtable/pgtable_impl.hpp"
+
 namespace kvmmu {
 
 namespace {
@@ -9,36 +13,153 @@ Atomic<u64> g_vms_created;
 Atomic<u64> g_vms_live;
 
 bool valid_range(Hva start, Hva end) { return start < end; }
+
+// Tables one fault can need: one per level below the root.
+constexpr unsigned kFaultTables = S2Format::levels - 1;
+
+u64 leaf_pfn(const pgt::Leaf &l) { return l.oa >> kPageShift; }
+
+// The final state of leaves an invalidation removes goes to the host
+// pages: dirty if the guest wrote them, accessed if the guest touched them.
+struct HostPageSink final : pgt::LeafSink {
+	u64 pages = 0;
+	void removed(u64, u64 size, u64 oa, pgt::Attrs attrs, bool young, bool dirty) override
+	{
+		pages += size >> kPageShift;
+		if (attrs.mt != pgt::MemType::normal_wb)
+			return; // device memory has no page to mark
+		u64 pfn = oa >> kPageShift;
+		if (dirty && (attrs.prot & pgt::kWrite))
+			kvmmu_plat_pfn_mark_dirty(pfn);
+		if (young)
+			kvmmu_plat_pfn_mark_accessed(pfn);
+	}
+};
 } // namespace
 
-Vm::Vm()
+Vm::Vm(void *mm) : mm_(mm), vm_cache_(Pt::table_alloc_bytes()), ops_(vm_cache_),
+		   spare_(Pt::table_alloc_bytes())
 {
 	KVMMU_LOCK_INIT(mmu_lock_);
+	KVMMU_LOCK_INIT(spare_lock_);
 	g_vms_created.fetch_add(1);
 	g_vms_live.fetch_add(1);
 }
 
-Vm::~Vm() { g_vms_live.fetch_sub(1); }
+Vm::~Vm()
+{
+	destroy(pt_);
+	if (mm_)
+		kvmmu_plat_mm_drop(mm_);
+	g_vms_live.fetch_sub(1);
+}
+
+Result<void> Vm::init()
+{
+	KVMMU_TRY_VOID(slots_.init());
+	KVMMU_TRY(pt, Pt::create(ops_, mmu_lock_, gfp::kernel | gfp::account));
+	pt_ = pt;
+	return {};
+}
 
 Result<Vm *> Vm::create(u32 flags)
 {
 	if (flags & ~KVMMU_VM_CREATE_FLAGS_VALID)
 		return Errno::inval;
 	KVMMU_MIGHT_SLEEP();
-	Vm *vm = make<Vm>(gfp::kernel | gfp::account);
-	if (!vm)
+	void *mm = kvmmu_plat_mm_grab_current();
+	Vm *vm = make<Vm>(gfp::kernel | gfp::account, mm);
+	if (!vm) {
+		if (mm)
+			kvmmu_plat_mm_drop(mm);
 		return Errno::nomem;
+	}
+	auto r = vm->init();
+	if (!r) {
+		destroy(vm);
+		return r.error();
+	}
 	return vm;
+}
+
+// ---------------------------------------------------------------------------
+// Memslots
+// ---------------------------------------------------------------------------
+Result<void> Vm::set_memory_region(const MemslotDesc &d)
+{
+	// Guest memory the stage-2 format cannot address is refused up front.
+	if (d.size && (d.gpa >= Pt::kIaLimit || d.size > Pt::kIaLimit - d.gpa))
+		return Errno::inval;
+	if (released_.load())
+		return Errno::io; // the address space is gone
+	return slots_.update(d, this);
+}
+
+// Runs once no fault can still be using the old slot: what it mapped goes,
+// and a slot that starts logging has its pages write-protected.
+void Vm::committed(const Memslot *old_slot, const Memslot *new_slot)
+{
+	WriteGuard g(mmu_lock_);
+	if (old_slot && (!new_slot || new_slot->base_gfn() != old_slot->base_gfn()))
+		zap_gpa(to_gpa(old_slot->base_gfn()).raw(), to_gpa(old_slot->end_gfn()).raw());
+	if (new_slot && new_slot->logging_dirty() && old_slot) {
+		u64 s = to_gpa(new_slot->base_gfn()).raw();
+		auto r = pt_->wrprotect(s, new_slot->npages() << kPageShift);
+		(void)r; // a range checked at creation: cannot fail
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Invalidation
+// ---------------------------------------------------------------------------
+
+// Unmaps [start, end) of guest physical space, widened to whole leaves: an
+// invalidation never splits a block (that would need memory here), it
+// drops it; the next fault maps what is still valid.
+void Vm::zap_gpa(u64 start, u64 end)
+{
+	mmu_lock_.assert_held_write();
+	pgt::Leaf first = pt_->get_leaf(start);
+	if (first.mapped)
+		start = first.ia;
+	pgt::Leaf last = pt_->get_leaf(end - 1);
+	if (last.mapped)
+		end = last.ia + last.size;
+	HostPageSink sink;
+	auto r = pt_->unmap(start, end - start, &sink);
+	(void)r; // whole leaves only: unmap needs no memory and cannot fail
+	counters_.pages_unmapped.fetch_add(sink.pages, Order::relaxed);
+}
+
+void Vm::zap_hva(const MemslotSet &set, Hva start, Hva end)
+{
+	set.for_each_hva_overlap(start, end, [&](const Memslot &s) {
+		Hva from = max(start, s.hva());
+		Hva to = min(end, s.hva_end());
+		u64 gpa = to_gpa(s.base_gfn()).raw() + (from - s.hva());
+		zap_gpa(gpa & ~(kPageSize - 1), (gpa + (to - from) + kPageSize - 1) & ~(kPageSize - 1));
+	});
 }
 
 Result<void> Vm::invalidate_range_start(Hva start, Hva end, bool blockable)
 {
-	(void)blockable; // nothing here sleeps yet
+	// Nothing here sleeps: a non-blockable range is handled the same way.
+	(void)blockable;
 	if (!valid_range(start, end))
 		return Errno::inval;
-	SpinGuard g(mmu_lock_);
-	in_flight_.fetch_add(1);
+	unsigned n;
+	{
+		// Lock order: memslot read section, then the MMU lock.
+		Memslots::ReadSection rs(slots_);
+		WriteGuard g(mmu_lock_);
+		// Recorded before the unmap: a fault that gets the lock after us
+		// sees the range in flight and does not map it again.
+		inval_.start(start.raw(), end.raw());
+		n = inval_.in_flight();
+		zap_hva(rs.set(), start, end);
+	}
 	counters_.invalidate_range_start.fetch_add(1, Order::relaxed);
+	kvmmu_plat_trace_invalidate_start(this, start.raw(), end.raw(), n);
 	return {};
 }
 
@@ -46,20 +167,75 @@ Result<void> Vm::invalidate_range_end(Hva start, Hva end)
 {
 	if (!valid_range(start, end))
 		return Errno::inval;
-	SpinGuard g(mmu_lock_);
-	if (in_flight_.load() == 0)
-		return Errno::inval; // unpaired end
-	in_flight_.fetch_sub(1);
+	u64 seq;
+	{
+		WriteGuard g(mmu_lock_);
+		KVMMU_TRY_VOID(inval_.end(start.raw(), end.raw()));
+		seq = inval_.seq();
+	}
 	counters_.invalidate_range_end.fetch_add(1, Order::relaxed);
+	kvmmu_plat_trace_invalidate_end(this, start.raw(), end.raw(), seq);
 	return {};
+}
+
+u64 Vm::invalidations_in_flight()
+{
+	ReadGuard g(mmu_lock_);
+	return inval_.in_flight();
+}
+
+Result<bool> Vm::retry(Gfn start, Gfn end, u64 seq)
+{
+	if (!(start < end))
+		return Errno::inval;
+	bool r = false;
+	Memslots::ReadSection rs(slots_);
+	ReadGuard g(mmu_lock_);
+	// The range may span slots (and holes): check each slot's part.
+	for (Gfn g0 = start; g0 < end;) {
+		const Memslot *s = rs.set().find_gfn(g0);
+		if (!s) {
+			g0 = g0 + 1;
+			continue;
+		}
+		Gfn g1 = min(end, s->end_gfn());
+		if (inval_.retry(s->gfn_to_hva(g0).raw(), s->gfn_to_hva(g1).raw(), seq)) {
+			r = true;
+			break;
+		}
+		g0 = g1;
+	}
+	return r;
+}
+
+Result<bool> Vm::age_hva(Hva start, Hva end, bool flush)
+{
+	if (!valid_range(start, end))
+		return Errno::inval;
+	bool young = false;
+	Memslots::ReadSection rs(slots_);
+	ReadGuard g(mmu_lock_);
+	rs.set().for_each_hva_overlap(start, end, [&](const Memslot &s) {
+		Hva from = max(start, s.hva());
+		Hva to = min(end, s.hva_end());
+		u64 gpa = (to_gpa(s.base_gfn()).raw() + (from - s.hva())) & ~(kPageSize - 1);
+		u64 gend = (to_gpa(s.base_gfn()).raw() + (to - s.hva()) + kPageSize - 1) & ~(kPageSize - 1);
+		auto r = pt_->test_clear_young(gpa, gend - gpa);
+		if (r && r.value()) {
+			young = true;
+			if (flush)
+				ops_.flush_tlb_range(gpa, gend - gpa);
+		}
+	});
+	return young;
 }
 
 Result<bool> Vm::clear_flush_young(Hva start, Hva end)
 {
 	if (!valid_range(start, end))
-		return Errno::inval;
+		return Errno::inval; // counted only when accepted
 	counters_.clear_flush_young.fetch_add(1, Order::relaxed);
-	return false; // nothing is mapped yet
+	return age_hva(start, end, true);
 }
 
 Result<bool> Vm::clear_young(Hva start, Hva end)
@@ -67,18 +243,28 @@ Result<bool> Vm::clear_young(Hva start, Hva end)
 	if (!valid_range(start, end))
 		return Errno::inval;
 	counters_.clear_young.fetch_add(1, Order::relaxed);
-	return false;
+	return age_hva(start, end, false);
 }
 
 Result<bool> Vm::test_young(Hva hva)
 {
-	(void)hva;
 	counters_.test_young.fetch_add(1, Order::relaxed);
-	return false;
+	bool young = false;
+	Hva page(hva.raw() & ~(kPageSize - 1));
+	Memslots::ReadSection rs(slots_);
+	ReadGuard g(mmu_lock_);
+	rs.set().for_each_hva_overlap(page, page + kPageSize, [&](const Memslot &s) {
+		u64 gpa = to_gpa(s.base_gfn()).raw() + (page - s.hva());
+		young |= pt_->get_leaf(gpa).young;
+	});
+	return young;
 }
 
 Result<void> Vm::change_pte(Hva hva)
 {
+	// Called only inside an invalidate_range_start/end pair of the same
+	// range, which has already dropped the mapping: the next fault maps
+	// the new pte.
 	(void)hva;
 	counters_.change_pte.fetch_add(1, Order::relaxed);
 	return {};
@@ -86,10 +272,327 @@ Result<void> Vm::change_pte(Hva hva)
 
 void Vm::release()
 {
-	released_.store(true);
+	{
+		WriteGuard g(mmu_lock_);
+		released_.store(true);
+		HostPageSink sink;
+		auto r = pt_->unmap(0, Pt::kIaLimit, &sink);
+		(void)r; // whole range: whole leaves, no memory needed
+		counters_.pages_unmapped.fetch_add(sink.pages, Order::relaxed);
+	}
 	counters_.release.fetch_add(1, Order::relaxed);
 }
 
+// ---------------------------------------------------------------------------
+// gfn_to_pfn and the fault path
+// ---------------------------------------------------------------------------
+Result<PfnInfo> Vm::gfn_to_pfn(Gfn gfn, u32 flags)
+{
+	if (flags & ~kPfnFlagsValid)
+		return Errno::inval;
+	Memslots::ReadSection rs(slots_);
+	const Memslot *s = rs.set().find_gfn(gfn);
+	if (!s)
+		return Errno::noent;
+	if (s->readonly()) {
+		if (flags & kPfnWrite)
+			return Errno::perm;
+		flags &= ~kPfnMapWritable;
+	}
+	if (!mm_)
+		return Errno::fault;
+	return hva_to_pfn(mm_, s->gfn_to_hva(gfn), flags);
+}
+
+Result<void> Vm::topup(pgt::TableCache &c)
+{
+	{
+		SpinGuard g(spare_lock_);
+		while (c.count() < kFaultTables && spare_.count())
+			c.push(spare_.pop());
+	}
+	return c.topup(kFaultTables, gfp::kernel | gfp::account);
+}
+
+void Vm::give_back(pgt::TableCache &c)
+{
+	SpinGuard g(spare_lock_);
+	while (c.count() && spare_.count() < pgt::TableCache::kCapacity)
+		spare_.push(c.pop());
+	// What does not fit is freed by c's destructor.
+}
+
+// The largest leaf level whose block lies inside the slot, maps the same
+// offsets in guest and host space, is no larger than the host's own
+// mapping and is backed by physically aligned memory.
+unsigned Vm::pick_level(const Memslot &slot, Gpa gpa, Hva hva, const PfnInfo &p, bool logging)
+{
+	if (logging || !p.has_page || !mm_)
+		return 0;
+	unsigned host_shift = kvmmu_plat_host_mapping_shift(mm_, hva.raw());
+	for (unsigned level = S2Format::levels - 2; level > 0; level--) {
+		if (!S2Format::leaf_ok(level))
+			continue;
+		const u64 size = S2Format::size_of(level);
+		if (S2Format::shift_of(level) > host_shift)
+			continue;
+		u64 gbase = gpa.raw() & ~(size - 1);
+		if ((gpa.raw() - gbase) != (hva.raw() & (size - 1)))
+			continue;
+		if (to_gfn(Gpa(gbase)) < slot.base_gfn() ||
+		    to_gfn(Gpa(gbase + size)) > slot.end_gfn())
+			continue;
+		u64 pa = (p.pfn.raw() << kPageShift) - (gpa.raw() - gbase) + page_offset(gpa);
+		if (pa & (size - 1))
+			continue;
+		return level;
+	}
+	return 0;
+}
+
+Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, bool &again)
+{
+	again = false;
+	const bool write = access & kAccessWrite;
+	const Gfn gfn = to_gfn(gpa);
+	const bool logging = slot.logging_dirty();
+	if (write && slot.readonly())
+		return Errno::perm;
+	if (!mm_)
+		return Errno::fault;
+	const Hva hva = slot.gfn_to_hva(gfn);
+
+	u64 seq = inval_.seq();
+	u32 pf = write ? kPfnWrite : 0;
+	if (!slot.readonly() && !logging)
+		pf |= kPfnMapWritable;
+	KVMMU_TRY(p, hva_to_pfn(mm_, hva, pf));
+
+	pgt::TableCache cache(Pt::table_alloc_bytes());
+	auto t = topup(cache);
+	if (!t) {
+		release_pfn(p, false, false);
+		give_back(cache);
+		return t.error();
+	}
+
+	FaultResult fr;
+	Result<void> mapped = Errno::fault;
+	{
+		ReadGuard g(mmu_lock_);
+		if (released_.load()) {
+			mapped = Errno::fault;
+		} else if (inval_.retry(hva.raw(), hva.raw() + kPageSize, seq)) {
+			again = true;
+		} else {
+			unsigned level = pick_level(slot, gpa, hva, p, logging);
+			// A block must not cover a range being invalidated either.
+			while (level && inval_.retry(hva.raw() & ~(S2Format::size_of(level) - 1),
+						     (hva.raw() & ~(S2Format::size_of(level) - 1)) +
+							     S2Format::size_of(level), seq))
+				level--;
+			const u64 size = S2Format::size_of(level);
+			pgt::Attrs a;
+			a.prot = pgt::kRead | (p.writable ? pgt::kWrite : 0);
+			if (p.ram) {
+				a.prot |= pgt::kExec;
+				a.mt = pgt::MemType::normal_wb;
+			} else {
+				a.mt = pgt::MemType::device;
+			}
+			u64 ia = gpa.raw() & ~(size - 1);
+			u64 pa = (p.pfn.raw() << kPageShift) - ((gpa.raw() & ~(kPageSize - 1)) - ia);
+			mapped = pt_->map(ia, size, pa, a, nullptr, &cache);
+			if (mapped) {
+				fr.level = level;
+				fr.size = size;
+				fr.pfn = p.pfn;
+				fr.writable = p.writable;
+				if (logging && write) {
+					slot.mark_dirty(gfn);
+					counters_.dirty_faults.fetch_add(1, Order::relaxed);
+				}
+			} else if (mapped.error() == Errno::again) {
+				again = true; // another fault is between break and make
+			}
+		}
+	}
+	// The guest is about to access the page: accessed; dirty if it writes
+	// through a writable mapping.
+	release_pfn(p, write && p.writable, !again && mapped.ok());
+	give_back(cache);
+	if (again) {
+		counters_.fault_retries.fetch_add(1, Order::relaxed);
+		kvmmu_plat_trace_retry(this, gpa.raw(), seq);
+		return Errno::again;
+	}
+	if (!mapped)
+		return mapped.error();
+	return fr;
+}
+
+Result<FaultResult> Vm::fault_slot(Gpa gpa, u32 access, bool &again)
+{
+	Memslots::ReadSection rs(slots_);
+	const Memslot *s = rs.set().find_gfn(to_gfn(gpa));
+	if (!s)
+		return Errno::noent;
+	return fault_once(*s, gpa, access, again);
+}
+
+Result<FaultResult> Vm::fault(Gpa gpa, u32 access)
+{
+	if (access & ~kAccessValid)
+		return Errno::inval;
+	KVMMU_MIGHT_SLEEP();
+	for (;;) {
+		bool again = false;
+		Result<FaultResult> r = fault_slot(gpa, access, again);
+		if (again) {
+			// An overlapping invalidation is in flight or just ended: try
+			// again once it had its chance to finish.
+			if (kvmmu_plat_signal_pending())
+				return Errno::intr;
+			kvmmu_plat_cond_resched();
+			continue;
+		}
+		if (r)
+			counters_.faults.fetch_add(1, Order::relaxed);
+		kvmmu_plat_trace_fault(this, gpa.raw(), access, r.to_errno(),
+				       r ? r.value().level : 0, r ? r.value().pfn.raw() : 0);
+		return r;
+	}
+}
+
+Result<void> Vm::pre_fault(Gpa gpa, u64 size, u32 access)
+{
+	if (!size || !page_aligned(gpa.raw()) || !page_aligned(size) || gpa.raw() + size < gpa.raw())
+		return Errno::inval;
+	if (access & ~kAccessValid)
+		return Errno::inval;
+	u64 end = gpa.raw() + size;
+	for (u64 a = gpa.raw(); a < end;) {
+		KVMMU_TRY(fr, fault(Gpa(a), access));
+		// The leaf may cover what follows: skip to its end.
+		a = (a & ~(fr.size - 1)) + fr.size;
+		if (kvmmu_plat_signal_pending())
+			return Errno::intr;
+		kvmmu_plat_cond_resched();
+	}
+	return {};
+}
+
+pgt::Leaf Vm::translate(Gpa gpa)
+{
+	ReadGuard g(mmu_lock_);
+	return pt_->get_leaf(gpa.raw());
+}
+
+Result<void> Vm::access(Gpa gpa, u64 len, u64 ubuf, bool write)
+{
+	if (!len || gpa.raw() + len < gpa.raw() || ubuf + len < ubuf)
+		return Errno::inval;
+	KVMMU_MIGHT_SLEEP();
+	const u32 acc = write ? kAccessWrite : 0;
+	while (len) {
+		u64 chunk = min<u64>(len, kPageSize - page_offset(gpa));
+		u64 pfn = 0;
+		int ref;
+		for (;;) {
+			bool hit = false;
+			{
+				ReadGuard g(mmu_lock_);
+				pgt::Leaf l = pt_->get_leaf(gpa.raw());
+				if (l.mapped && (!write || (l.attrs.prot & pgt::kWrite))) {
+					pfn = leaf_pfn(l);
+					// Referenced under the lock: an invalidation cannot
+					// free the page until we are done with it.
+					ref = kvmmu_plat_pfn_try_get(pfn);
+					hit = true;
+				}
+			}
+			if (hit)
+				break;
+			auto fr = fault(gpa, acc);
+			if (!fr)
+				return fr.error();
+		}
+		if (ref < 0)
+			return Errno::fault;
+		// Memory without a refcounted page: RAM the kernel reserves (the
+		// zero page a read of untouched anonymous memory maps) stays put
+		// and is read through the linear map; device memory is not
+		// accessed this way.
+		if (ref == KVMMU_PFN_NO_PAGE && (write || !kvmmu_plat_pfn_is_ram(pfn)))
+			return Errno::opnotsupp;
+		u8 *va = static_cast<u8 *>(kvmmu_plat_kmap_pfn(pfn));
+		size_t left = write ? kvmmu_plat_copy_from_user(va + page_offset(gpa), ubuf, chunk)
+				    : kvmmu_plat_copy_to_user(ubuf, va + page_offset(gpa), chunk);
+		kvmmu_plat_kunmap(va);
+		if (ref == KVMMU_PFN_REFERENCED) {
+			if (write)
+				kvmmu_plat_pfn_mark_dirty(pfn);
+			kvmmu_plat_pfn_put(pfn);
+		}
+		if (left)
+			return Errno::fault;
+		gpa = gpa + chunk;
+		ubuf += chunk;
+		len -= chunk;
+	}
+	return {};
+}
+
+Result<u64> Vm::get_dirty_log(u32 slot_id, u64 ubuf)
+{
+	KVMMU_MIGHT_SLEEP();
+	Memslots::ReadSection rs(slots_);
+	const Memslot *s = rs.set().find_id(slot_id);
+	if (!s || !s->logging_dirty())
+		return Errno::noent;
+	const u64 words = s->dirty_bitmap_bytes() / 8;
+	// Checked before anything is cleared: a bad buffer loses no bits.
+	if (!kvmmu_plat_user_range_ok(ubuf, words * 8))
+		return Errno::fault;
+	u64 dirty = 0;
+	constexpr u64 kChunk = 32;
+	u64 buf[kChunk];
+	for (u64 w0 = 0; w0 < words; w0 += kChunk) {
+		u64 n = min(kChunk, words - w0);
+		bool any = false;
+		for (u64 i = 0; i < n; i++) {
+			buf[i] = s->take_dirty_word(w0 + i);
+			any |= buf[i] != 0;
+		}
+		if (any) {
+			WriteGuard g(mmu_lock_);
+			for (u64 i = 0; i < n; i++) {
+				u64 m = buf[i];
+				while (m) {
+					unsigned b = __builtin_ctzll(m);
+					// A run of set bits is one write-protect call.
+					unsigned e = b;
+					while (e < 64 && (m >> e) & 1)
+						e++;
+					u64 first = (w0 + i) * 64 + b;
+					u64 gpa = to_gpa(s->base_gfn() + first).raw();
+					auto r = pt_->wrprotect(gpa, u64(e - b) << kPageShift);
+					(void)r; // inside the slot: a valid range
+					dirty += e - b;
+					m = e == 64 ? 0 : m & ~((u64(1) << e) - 1);
+				}
+			}
+		}
+		if (kvmmu_plat_copy_to_user(ubuf + w0 * 8, buf, n * 8))
+			return Errno::fault;
+	}
+	kvmmu_plat_trace_dirty_log(this, slot_id, dirty);
+	return dirty;
+}
+
+// ---------------------------------------------------------------------------
+// Statistics
+// ---------------------------------------------------------------------------
 kvmmu_vm_counters Vm::counters() const
 {
 	kvmmu_vm_counters c{};
@@ -101,6 +604,39 @@ kvmmu_vm_counters Vm::counters() const
 	c.change_pte = counters_.change_pte.load(Order::relaxed);
 	c.release = counters_.release.load(Order::relaxed);
 	return c;
+}
+
+VmStats Vm::stats()
+{
+	VmStats s{};
+	s.notifier = counters();
+	s.faults = counters_.faults.load(Order::relaxed);
+	s.fault_retries = counters_.fault_retries.load(Order::relaxed);
+	s.dirty_faults = counters_.dirty_faults.load(Order::relaxed);
+	s.pages_unmapped = counters_.pages_unmapped.load(Order::relaxed);
+	pgt::PtStats ps = pt_->stats();
+	{
+		// Leaves by level, counted over the slots' ranges.
+		Memslots::ReadSection rs(slots_);
+		ReadGuard g(mmu_lock_);
+		for (u32 i = 0; i < rs.set().count(); i++) {
+			const Memslot *m = rs.set().at(i);
+			u64 end = to_gpa(m->end_gfn()).raw();
+			for (u64 a = to_gpa(m->base_gfn()).raw(); a < end;) {
+				pgt::Leaf l = pt_->get_leaf(a);
+				if (!l.mapped) {
+					a += kPageSize;
+					continue;
+				}
+				if (l.level < 3)
+					s.leaves[l.level]++;
+				a = l.ia + l.size;
+			}
+		}
+	}
+	s.table_pages = ps.tables;
+	s.tlb_flushes = ops_.flushes.load(Order::relaxed);
+	return s;
 }
 
 kvmmu_module_stats Vm::module_stats()

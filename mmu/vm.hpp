@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
-// A VM: the unit that owns guest memory state and receives the host's
-// mmu-notifier events for the address space that backs it.
+// A VM: guest physical memory (memslots over the VMM's address space), its
+// stage-2 page table, and the coherence of that table with the host's page
+// tables through the mmu-notifier callbacks.
+//
+// Locking (docs/locking.md):
+//   slots_ update mutex > SRCU read section > mmu_lock_ > spare_lock_
+//   mmu_lock_ (RwLock) shared: faults installing mappings, aging, lookups;
+//                      exclusive: invalidation, unmapping, write-protection.
+//   Invalidation tracking (inval_) changes only under mmu_lock_ exclusive.
 #pragma once
 
 #include <kvmmu/atomic.hpp>
@@ -9,14 +16,46 @@
 #include <kvmmu/lock.hpp>
 #include <kvmmu/types.hpp>
 
+#include "gfn_to_pfn.hpp"
+#include "invalidation.hpp"
+#include "memslot.hpp"
+#include "pgtable/mm_ops.hpp"
+#include "pgtable/pgtable.hpp"
+#include "stage2.hpp"
+
 namespace kvmmu {
 
-class Vm : Pinned {
+// Access kinds of a fault (KVMMU_FAULT_* in hooks.h).
+constexpr u32 kAccessWrite = 1u << 0;
+constexpr u32 kAccessExec = 1u << 1;
+constexpr u32 kAccessValid = kAccessWrite | kAccessExec;
+
+struct FaultResult {
+	unsigned level = 0;	// stage-2 leaf level installed (0: base page)
+	u64 size = 0;		// bytes that leaf maps
+	Pfn pfn;		// host pfn of the faulting page
+	bool writable = false;	// mapped writable
+};
+
+struct VmStats {
+	kvmmu_vm_counters notifier;
+	u64 faults, fault_retries, dirty_faults, pages_unmapped;
+	u64 leaves[3];
+	u64 table_pages, tlb_flushes;
+};
+
+class Vm : Pinned, MemslotListener {
 public:
-	// Process context; may sleep.
+	using Pt = pgt::PageTable<S2Format>;
+
+	// Process context; may sleep. The VM keeps the calling process's mm
+	// (if it has one) as the address space its memslots refer to.
 	static Result<Vm *> create(u32 flags);
 	~Vm();
 
+	Result<void> set_memory_region(const MemslotDesc &d);
+
+	// mmu-notifier callbacks.
 	Result<void> invalidate_range_start(Hva start, Hva end, bool blockable);
 	Result<void> invalidate_range_end(Hva start, Hva end);
 	Result<bool> clear_flush_young(Hva start, Hva end);
@@ -25,16 +64,70 @@ public:
 	Result<void> change_pte(Hva hva);
 	void release();
 
+	// Invalidation tracking for callers with their own fault path: take
+	// seq, look up pfns, then under their own serialisation ask retry().
+	u64 invalidate_seq() const { return inval_.seq(); }
+	Result<bool> retry(Gfn start, Gfn end, u64 seq);
+
+	// The pfn backing `gfn` (kPfn* flags). Memslot rules on top of
+	// hva_to_pfn(): -ENOENT without a slot, -EPERM writing a read-only slot
+	// (whose pfns are never writable).
+	Result<PfnInfo> gfn_to_pfn(Gfn gfn, u32 flags);
+
+	// A guest access to `gpa` missed in the stage-2 table: map it.
+	Result<FaultResult> fault(Gpa gpa, u32 access);
+	Result<void> pre_fault(Gpa gpa, u64 size, u32 access);
+	pgt::Leaf translate(Gpa gpa);
+	// Copies between the user buffer `ubuf` and guest memory through the
+	// stage-2 table, faulting as a vCPU would.
+	Result<void> access(Gpa gpa, u64 len, u64 ubuf, bool write);
+	// Copies the slot's dirty bitmap to the user buffer, clearing it and
+	// write-protecting what it reports. Returns the number of dirty pages.
+	Result<u64> get_dirty_log(u32 slot, u64 ubuf);
+
+	VmStats stats();
 	kvmmu_vm_counters counters() const;
-	u64 invalidations_in_flight() const { return in_flight_.load(); }
+	u64 invalidations_in_flight();
 	bool released() const { return released_.load(); }
 
 	static kvmmu_module_stats module_stats();
 
 private:
 	template <class T, class... Args> friend T *make(Gfp, Args &&...);
-	Vm();
+	Vm(void *mm);
+	Result<void> init();
 
+	// MemslotListener
+	void committed(const Memslot *old_slot, const Memslot *new_slot) override;
+
+	class S2Ops final : public pgt::CachedMmOps {
+	public:
+		explicit S2Ops(pgt::TableCache &c) : CachedMmOps(c) {}
+		void flush_tlb_range(u64, u64) override { flushes.fetch_add(1, Order::relaxed); }
+		Atomic<u64> flushes;
+	};
+
+	Result<FaultResult> fault_slot(Gpa gpa, u32 access, bool &again);
+	Result<FaultResult> fault_once(const Memslot &slot, Gpa gpa, u32 access, bool &again);
+	unsigned pick_level(const Memslot &slot, Gpa gpa, Hva hva, const PfnInfo &p, bool logging);
+	void zap_hva(const MemslotSet &set, Hva start, Hva end);
+	void zap_gpa(u64 start, u64 end);
+	Result<bool> age_hva(Hva start, Hva end, bool flush);
+	Result<void> topup(pgt::TableCache &c);
+	void give_back(pgt::TableCache &c);
+
+	void *mm_;	// mm_count held; may be nullptr (no backing)
+	Memslots slots_;
+	RwLock mmu_lock_;
+	pgt::TableCache vm_cache_;	// for operations outside faults (never split)
+	S2Ops ops_;
+	Pt *pt_ = nullptr;
+	InvalidationTracker inval_;
+
+	SpinLock spare_lock_;		// table pages left over by faults
+	pgt::TableCache spare_;
+
+	Atomic<bool> released_;
 	struct Counters {
 		Atomic<u64> invalidate_range_start;
 		Atomic<u64> invalidate_range_end;
@@ -43,14 +136,11 @@ private:
 		Atomic<u64> test_young;
 		Atomic<u64> change_pte;
 		Atomic<u64> release;
-	};
-
-	// Serialises updates of the in-flight invalidation count with the
-	// (future) installation of mappings.
-	SpinLock mmu_lock_;
-	Atomic<u64> in_flight_;
-	Atomic<bool> released_;
-	Counters counters_;
+		Atomic<u64> faults;
+		Atomic<u64> fault_retries;
+		Atomic<u64> dirty_faults;
+		Atomic<u64> pages_unmapped;
+	} counters_;
 };
 
 } // namespace kvmmu

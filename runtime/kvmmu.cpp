@@ -8,6 +8,8 @@
 // translation unit has no duplicate COMDATs. The host build compiles the
 // same sources separately (host/CMakeLists.txt).
 #include "runtime.cpp"
+#include "../mmu/invalidation.cpp"
+#include "../mmu/gfn_to_pfn.cpp"
 #include "../mmu/vm.cpp"
 #include "../mmu/hooks.cpp"
 #include "../mmu/memslot.cpp"

@@ -67,6 +67,6 @@ if [ "$mode" = demo ]; then
 	sed -n '/kvmmu-demo:/,/kvmmu-demo: done/p' "$work/console.log" | sed 's/^\[[ 0-9.]*\] //'
 fi
 nsuites=0
-[ "$layer" = kunit ] && nsuites=$(grep -c '^KT_SUITE(' "$KVMMU_ROOT/kunit/suites.c")
+[ "$layer" = kunit ] && nsuites=$(grep -cE '^KT_SUITE(_MM)?\(' "$KVMMU_ROOT/kunit/suites.c")
 python3 "$KVMMU_ROOT/scripts/results.py" "$work/console.log" --arch "$arch" --layer "$layer" \
 	${kunit_tree:+--kunit-tree "$kunit_tree"} --kunit-suites "$nsuites"

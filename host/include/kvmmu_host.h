@@ -20,6 +20,70 @@ void kvmmu_host_fail_alloc_reset(void);
 /* Allocations made by kvmmu_plat_kmalloc() and not yet kvmmu_plat_kfree()d. */
 long kvmmu_host_live_allocs(void);
 
+/*
+ * A fake host address space (the "mm" of the platform interface) for the
+ * core's gfn_to_pfn and fault path. Pages are real host memory whose
+ * address is their "physical" address (pfn = address >> 12). Tests script
+ * the host side: map and unmap pages, make them read-only, poisoned, or in
+ * need of I/O, and call the VM's notifier hooks themselves, as the kernel's
+ * mmu_notifier would around such changes.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+struct kvmmu_host_mm;
+
+enum {
+	KVMMU_HOST_MAP_WRITE = 1u << 0,		/* VMA and ptes writable */
+	KVMMU_HOST_MAP_PFNMAP = 1u << 1,	/* VM_IO | VM_PFNMAP, pages without struct page */
+	KVMMU_HOST_MAP_HUGE = 1u << 2,		/* backed by 2M pages, mapped at PMD level */
+	KVMMU_HOST_MAP_LAZY = 1u << 3,		/* VMA only: pages appear on first GUP/fixup */
+};
+
+struct kvmmu_host_mm *kvmmu_host_mm_create(void);
+/* Frees the pages; the mm object stays until the last kvmmu_plat_mm_drop(). */
+void kvmmu_host_mm_destroy(struct kvmmu_host_mm *mm);
+/* The calling thread's current->mm (NULL: a kernel thread). */
+void kvmmu_host_set_current_mm(struct kvmmu_host_mm *mm);
+/* 0, or -EINVAL for a misaligned range, -EEXIST for an overlap. */
+int kvmmu_host_mm_map(struct kvmmu_host_mm *mm, uint64_t hva, uint64_t len, unsigned int flags);
+/* Removes VMAs and pages of the range (no notifier calls: the test makes them). */
+void kvmmu_host_mm_unmap(struct kvmmu_host_mm *mm, uint64_t hva, uint64_t len);
+/* Replaces the page at @hva by a fresh zeroed one (MADV_DONTNEED + refault, COW). */
+void kvmmu_host_mm_replace_page(struct kvmmu_host_mm *mm, uint64_t hva);
+void kvmmu_host_mm_protect(struct kvmmu_host_mm *mm, uint64_t hva, uint64_t len, bool writable);
+void kvmmu_host_mm_set_poison(struct kvmmu_host_mm *mm, uint64_t hva, bool poisoned);
+void kvmmu_host_mm_set_need_io(struct kvmmu_host_mm *mm, uint64_t hva, bool need_io);
+/* Makes mm_get() fail, as for an exiting process. */
+void kvmmu_host_mm_set_exiting(struct kvmmu_host_mm *mm);
+/* The host memory backing @hva, or NULL. */
+void *kvmmu_host_mm_page(struct kvmmu_host_mm *mm, uint64_t hva);
+uint64_t kvmmu_host_mm_pfn(struct kvmmu_host_mm *mm, uint64_t hva);
+
+/* Page state by pfn: references taken by GUP and not yet put, flags set. */
+long kvmmu_host_pfn_refs(uint64_t pfn);
+bool kvmmu_host_pfn_dirty(uint64_t pfn);
+bool kvmmu_host_pfn_accessed(uint64_t pfn);
+void kvmmu_host_pfn_clear_flags(uint64_t pfn);
+/* References held on all fake pages (leak check). */
+long kvmmu_host_pfn_refs_total(void);
+
+/* Counts of platform calls, for checking which path was taken. */
+struct kvmmu_host_calls {
+	long gup_fast, gup, follow_pfn, fixup, mmap_lock;
+	long trace_fault, trace_invalidate_start, trace_invalidate_end, trace_retry, trace_dirty_log;
+};
+void kvmmu_host_get_calls(struct kvmmu_host_calls *out);
+
+/* signal_pending() for the calling thread. */
+void kvmmu_host_set_signal_pending(bool pending);
+
+/*
+ * Called (on the faulting thread) between a fault's pfn lookup and its
+ * taking of the MMU lock: lets tests run an invalidation exactly there.
+ */
+void kvmmu_host_set_gup_hook(void (*fn)(void *arg), void *arg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -43,5 +43,7 @@
 #define KVMMU_E2BIG E2BIG
 #define KVMMU_EOPNOTSUPP EOPNOTSUPP
 #define KVMMU_EHWPOISON EHWPOISON
+// Kernel-internal: never reaches userspace, so libc has no name for it.
+#define KVMMU_ERESTARTSYS 512
 
 #endif

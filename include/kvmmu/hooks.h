@@ -130,6 +130,179 @@ int kvmmu_vm_release(struct kvmmu_vm *vm);
  */
 int kvmmu_vm_get_counters(struct kvmmu_vm *vm, struct kvmmu_vm_counters *out);
 
+/* Guest memory slot (KVM_SET_USER_MEMORY_REGION's fields). */
+struct kvmmu_memory_region {
+	uint32_t slot;
+	uint32_t flags;			/* KVMMU_MEMSLOT_* */
+	uint64_t guest_phys_addr;
+	uint64_t memory_size;		/* 0 deletes the slot */
+	uint64_t userspace_addr;	/* in the VM's address space */
+};
+
+#define KVMMU_MEMSLOT_LOG_DIRTY_PAGES	(1u << 0)
+#define KVMMU_MEMSLOT_READONLY		(1u << 1)
+#define KVMMU_MEMSLOT_MAX		32767
+
+/**
+ * kvmmu_vm_set_memory_region() - create, delete, move or re-flag a slot
+ *
+ * KVM's rules: page-aligned addresses and size, slot < KVMMU_MEMSLOT_MAX,
+ * userspace_addr a user range, no guest-physical overlap with another slot
+ * (-EEXIST), an existing slot may only move or toggle dirty logging; the
+ * guest range must fit the stage-2 format. Mappings through a deleted or
+ * moved slot are gone when this returns; turning logging on write-protects
+ * the slot.
+ * Context: process context, may sleep.
+ * Return: 0, -EINVAL, -EEXIST, -ENOMEM, or -EIO after kvmmu_vm_release().
+ */
+int kvmmu_vm_set_memory_region(struct kvmmu_vm *vm, const struct kvmmu_memory_region *r);
+
+/* kvmmu_vm_gfn_to_pfn() flags */
+#define KVMMU_PFN_WRITE		(1u << 0)	/* the access writes */
+#define KVMMU_PFN_MAP_WRITABLE	(1u << 1)	/* a read may get a writable pfn */
+#define KVMMU_PFN_NOWAIT	(1u << 2)	/* do not wait for I/O */
+#define KVMMU_PFN_ATOMIC	(1u << 3)	/* do not sleep at all */
+
+struct kvmmu_pfn {
+	uint64_t pfn;
+	bool writable;		/* may be mapped writable */
+	bool referenced;	/* a page reference is held */
+	bool has_page;		/* refcounted memory (else device memory) */
+};
+
+/**
+ * kvmmu_vm_gfn_to_pfn() - the host pfn backing a guest frame
+ *
+ * Ordinary memory: fast GUP when a writable page is wanted, else GUP under
+ * the mmap lock; the page is returned referenced. VM_IO/VM_PFNMAP memory:
+ * the pfn from the host page table (follow_pte), never referenced.
+ * Context: process context (may sleep) unless KVMMU_PFN_ATOMIC; the caller
+ * must be in the VM's address space for the fast path to be used.
+ * Return: 0 and *out filled, or -ENOENT (no slot), -EPERM (write to a
+ * read-only slot or read-only host mapping), -EHWPOISON, -EINTR (signal),
+ * -EAGAIN (would need I/O with NOWAIT, or to sleep with ATOMIC), -EFAULT
+ * (nothing mapped), -EINVAL (bad flags).
+ */
+int kvmmu_vm_gfn_to_pfn(struct kvmmu_vm *vm, uint64_t gfn, uint32_t flags,
+			struct kvmmu_pfn *out);
+
+/**
+ * kvmmu_release_pfn() - drop what kvmmu_vm_gfn_to_pfn() took
+ * @dirty: the page was mapped writable and written (marks it dirty)
+ * @accessed: the guest accessed it (marks it accessed)
+ * Only referenced pages are touched.
+ */
+void kvmmu_release_pfn(const struct kvmmu_pfn *p, bool dirty, bool accessed);
+
+/**
+ * kvmmu_vm_invalidate_seq() - snapshot for kvmmu_vm_retry()
+ * Return: 0 or -EINVAL.
+ */
+int kvmmu_vm_invalidate_seq(struct kvmmu_vm *vm, uint64_t *seq);
+
+/**
+ * kvmmu_vm_retry() - must a mapping built from pfns looked up after @seq be
+ * dropped?
+ * @start, @end: the guest frames it maps, [start, end)
+ *
+ * Yes exactly when an invalidation overlapping the range is in flight or
+ * ended after the snapshot. The answer holds only while the caller keeps
+ * its mapping from being invalidated unseen (KVM: under its mmu_lock).
+ * Return: 1 retry, 0 no, -EINVAL.
+ */
+int kvmmu_vm_retry(struct kvmmu_vm *vm, uint64_t start, uint64_t end, uint64_t seq);
+
+/* Access kinds for faults */
+#define KVMMU_FAULT_WRITE	(1u << 0)
+#define KVMMU_FAULT_EXEC	(1u << 1)
+
+struct kvmmu_fault_info {
+	uint32_t level;		/* stage-2 leaf level installed, 0 = base page */
+	bool writable;
+	uint64_t size;		/* bytes that leaf maps */
+	uint64_t pfn;		/* host pfn of the faulting page */
+};
+
+/**
+ * kvmmu_vm_fault() - handle a stage-2 fault at @gpa
+ *
+ * Looks the slot up, takes a sequence snapshot, resolves the pfn without
+ * the MMU lock, then under the lock maps the largest leaf the slot
+ * alignment and host mapping allow, unless an overlapping invalidation
+ * happened meanwhile (then it retries). Faults run in parallel.
+ * Context: process context, may sleep.
+ * Return: 0, or the errors of kvmmu_vm_gfn_to_pfn(), or -ENOMEM.
+ */
+int kvmmu_vm_fault(struct kvmmu_vm *vm, uint64_t gpa, uint32_t access,
+		   struct kvmmu_fault_info *out);
+
+/**
+ * kvmmu_vm_pre_fault() - fault [@gpa, @gpa + @size) in (page-aligned)
+ * Return: 0 or as kvmmu_vm_fault(); -EINVAL for a bad range.
+ */
+int kvmmu_vm_pre_fault(struct kvmmu_vm *vm, uint64_t gpa, uint64_t size, uint32_t access);
+
+/* The stage-2 leaf translating a gpa (values equal the uapi's). */
+#define KVMMU_LEAF_PROT_READ	(1u << 0)
+#define KVMMU_LEAF_PROT_WRITE	(1u << 1)
+#define KVMMU_LEAF_PROT_EXEC	(1u << 2)
+#define KVMMU_LEAF_MT_NORMAL_WB	0
+#define KVMMU_LEAF_MT_NORMAL_NC	1
+#define KVMMU_LEAF_MT_DEVICE	2
+
+struct kvmmu_leaf_info {
+	bool mapped;
+	bool young;
+	bool dirty;
+	uint32_t level;
+	uint32_t prot;		/* KVMMU_LEAF_PROT_* */
+	uint32_t memtype;	/* KVMMU_LEAF_MT_* */
+	uint64_t size;
+	uint64_t pfn;		/* host pfn of gpa's page */
+};
+
+/**
+ * kvmmu_vm_translate() - look @gpa up in the stage-2 table (no fault)
+ * Return: 0 or -EINVAL.
+ */
+int kvmmu_vm_translate(struct kvmmu_vm *vm, uint64_t gpa, struct kvmmu_leaf_info *out);
+
+/**
+ * kvmmu_vm_access() - a guest access through the stage-2 table
+ * @ubuf: user address (current's address space) to copy from or to
+ *
+ * Faults pages in like a vCPU access and copies through the kernel
+ * mapping of each host page.
+ * Context: process context, may sleep.
+ * Return: 0, -EINVAL, -EFAULT (also for an unusable @ubuf), -EOPNOTSUPP
+ * (memory without struct page), or the errors of kvmmu_vm_fault().
+ */
+int kvmmu_vm_access(struct kvmmu_vm *vm, uint64_t gpa, uint64_t len, uint64_t ubuf, bool write);
+
+/**
+ * kvmmu_vm_get_dirty_log() - copy out, clear and re-protect a slot's log
+ * @ubuf: user buffer of ALIGN(npages, 64) / 8 bytes
+ * Return: the number of dirty pages reported, -ENOENT (no such slot or
+ * not logging), -EFAULT (checked before anything is cleared).
+ */
+int64_t kvmmu_vm_get_dirty_log(struct kvmmu_vm *vm, uint32_t slot, uint64_t ubuf);
+
+struct kvmmu_vm_mmu_stats {
+	uint64_t faults;
+	uint64_t fault_retries;
+	uint64_t dirty_faults;
+	uint64_t pages_unmapped;
+	uint64_t leaves[3];	/* stage-2 leaves mapped now, by level */
+	uint64_t table_pages;	/* live stage-2 table allocations */
+	uint64_t tlb_flushes;
+};
+
+/**
+ * kvmmu_vm_get_mmu_stats() - the VM's fault and stage-2 statistics
+ * Return: 0 or -EINVAL.
+ */
+int kvmmu_vm_get_mmu_stats(struct kvmmu_vm *vm, struct kvmmu_vm_mmu_stats *out);
+
 /**
  * kvmmu_get_module_stats() - module-wide object counts
  * Return: 0 or -EINVAL.

@@ -92,6 +92,98 @@ bool kvmmu_plat_user_range_ok(uint64_t hva, uint64_t size);
 
 /* Scheduling context checks. */
 void kvmmu_plat_might_sleep(const char *file, int line);
+void kvmmu_plat_cond_resched(void);
+bool kvmmu_plat_signal_pending(void);
+bool kvmmu_plat_capable_sys_admin(void);
+
+/*
+ * Host address spaces (struct mm_struct, opaque). A VM keeps the mm of the
+ * process that created it: mm_grab_current() takes an mm_count reference
+ * (mmgrab) on current->mm, or returns NULL when current has no mm.
+ */
+void *kvmmu_plat_mm_grab_current(void);
+void kvmmu_plat_mm_drop(void *mm);			/* mmdrop */
+bool kvmmu_plat_mm_get(void *mm);			/* mmget_not_zero */
+void kvmmu_plat_mm_put(void *mm);			/* mmput */
+bool kvmmu_plat_mm_is_current(const void *mm);
+void kvmmu_plat_mmap_read_lock(void *mm);
+void kvmmu_plat_mmap_read_unlock(void *mm);
+
+/* Flags of the VMA covering an address (vma_lookup), for kvmmu_plat_vma_flags(). */
+enum kvmmu_vma_flags {
+	KVMMU_VMA_READ = 1u << 0,
+	KVMMU_VMA_WRITE = 1u << 1,
+	KVMMU_VMA_IO = 1u << 2,		/* VM_IO */
+	KVMMU_VMA_PFNMAP = 1u << 3,	/* VM_PFNMAP */
+};
+
+/* GUP flags for kvmmu_plat_gup_one(). */
+enum kvmmu_gup_flags {
+	KVMMU_GUP_WRITE = 1u << 0,	/* FOLL_WRITE */
+	KVMMU_GUP_NOWAIT = 1u << 1,	/* FOLL_NOWAIT: fail (-EBUSY) rather than wait for I/O */
+};
+
+/*
+ * get_user_page_fast_only() on current->mm: 1 and a page reference on
+ * success, 0 if the fast path cannot do it. Never sleeps.
+ */
+int kvmmu_plat_gup_fast_one(uint64_t hva, bool write, uint64_t *pfn);
+/*
+ * get_user_pages_remote() of one page, FOLL_HWPOISON; the caller holds the
+ * mmap lock for read. 1 and a page reference, or a negative errno
+ * (-EHWPOISON, -EFAULT, -EBUSY for NOWAIT, -EINTR, ...).
+ */
+long kvmmu_plat_gup_one(void *mm, uint64_t hva, unsigned int gup_flags, uint64_t *pfn);
+/* vma_lookup(): KVMMU_VMA_* of the VMA at @hva, or -EFAULT if there is none. */
+int kvmmu_plat_vma_flags(void *mm, uint64_t hva);
+/*
+ * follow_pte() on an IO/PFNMAP VMA: the pfn and writability of the present
+ * pte mapping @hva; the caller holds the mmap lock for read. 0 or -errno.
+ */
+int kvmmu_plat_follow_pfn(void *mm, uint64_t hva, uint64_t *pfn, bool *writable);
+/* fixup_user_fault(); *unlocked: the mmap lock was dropped and retaken. */
+int kvmmu_plat_fixup_user_fault(void *mm, uint64_t hva, bool write, bool *unlocked);
+/*
+ * Log2 of the size of the host mapping of @hva in @mm's page tables now
+ * (PMD_SHIFT, PUD_SHIFT; PAGE_SHIFT when nothing larger maps it). A lockless
+ * read; only meaningful under the caller's invalidation tracking.
+ */
+unsigned int kvmmu_plat_host_mapping_shift(void *mm, uint64_t hva);
+
+/*
+ * Host pages by pfn. A pfn "has a page" if it is a refcounted page
+ * (pfn_valid and not reserved): only those are referenced, marked and
+ * mapped; other pfns (device memory) are left alone.
+ */
+enum { KVMMU_PFN_NO_PAGE = 0, KVMMU_PFN_REFERENCED = 1 };
+/* get_page_unless_zero(): KVMMU_PFN_REFERENCED, KVMMU_PFN_NO_PAGE, or -EFAULT (count 0). */
+int kvmmu_plat_pfn_try_get(uint64_t pfn);
+bool kvmmu_plat_pfn_has_page(uint64_t pfn);
+/*
+ * pfn_valid(): memory with a struct page in the linear map, refcounted or
+ * not (the shared zero page is reserved, and readable through kmap).
+ */
+bool kvmmu_plat_pfn_is_ram(uint64_t pfn);
+void kvmmu_plat_pfn_put(uint64_t pfn);			/* put_page */
+void kvmmu_plat_pfn_mark_dirty(uint64_t pfn);		/* SetPageDirty, if it has a page */
+void kvmmu_plat_pfn_mark_accessed(uint64_t pfn);	/* mark_page_accessed, if it has a page */
+/* kmap_local_page() of a referenced pfn's page, and its kunmap_local(). */
+void *kvmmu_plat_kmap_pfn(uint64_t pfn);
+void kvmmu_plat_kunmap(void *va);
+
+/* copy_{to,from}_user(): the number of bytes NOT copied. */
+size_t kvmmu_plat_copy_to_user(uint64_t uaddr, const void *src, size_t n);
+size_t kvmmu_plat_copy_from_user(void *dst, uint64_t uaddr, size_t n);
+
+/* Tracepoints (kernel/trace.c). */
+void kvmmu_plat_trace_fault(const void *vm, uint64_t gpa, unsigned int access, int ret,
+			    unsigned int level, uint64_t pfn);
+void kvmmu_plat_trace_invalidate_start(const void *vm, uint64_t start, uint64_t end,
+				       unsigned int in_flight);
+void kvmmu_plat_trace_invalidate_end(const void *vm, uint64_t start, uint64_t end,
+				     uint64_t seq);
+void kvmmu_plat_trace_retry(const void *vm, uint64_t gpa, uint64_t seq);
+void kvmmu_plat_trace_dirty_log(const void *vm, unsigned int slot, uint64_t dirty_pages);
 
 /* Diagnostics. kvmmu_plat_bug() does not return (BUG()). */
 void kvmmu_plat_bug(const char *file, int line, const char *what);

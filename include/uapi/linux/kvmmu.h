@@ -54,9 +54,127 @@ struct kvmmu_vm_stats {
 	__u64 test_young;
 	__u64 change_pte;
 	__u64 release;
-	__u64 reserved[9];	/* written as 0 */
+	__u64 faults;		/* faults that installed or found a mapping */
+	__u64 fault_retries;	/* faults repeated after an overlapping invalidation */
+	__u64 leaves[3];	/* stage-2 leaves now mapped: base page, 2nd, 3rd level */
+	__u64 table_pages;	/* stage-2 table allocations now live (root included) */
+	__u64 tlb_flushes;	/* stage-2 TLB invalidations requested */
+	__u64 pages_unmapped;	/* base pages unmapped by invalidations */
+	__u64 dirty_faults;	/* write faults that marked a page dirty */
 };
 
 #define KVMMU_GET_STATS		_IOR(KVMMU_IO, 0x10, struct kvmmu_vm_stats)
+
+/*
+ * Guest memory: a slot maps [guest_phys_addr, + memory_size) of guest
+ * physical memory onto [userspace_addr, + memory_size) of the calling
+ * process. KVM_SET_USER_MEMORY_REGION's rules: page-aligned fields;
+ * memory_size 0 deletes the slot; an existing slot may only move (new
+ * guest_phys_addr) or toggle KVMMU_MEM_LOG_DIRTY_PAGES; slots never
+ * overlap in guest physical space (EEXIST); slot < KVMMU_MAX_MEMSLOTS.
+ */
+#define KVMMU_MEM_LOG_DIRTY_PAGES	(1u << 0)
+#define KVMMU_MEM_READONLY		(1u << 1)
+#define KVMMU_MEM_FLAGS_VALID		(KVMMU_MEM_LOG_DIRTY_PAGES | KVMMU_MEM_READONLY)
+#define KVMMU_MAX_MEMSLOTS		32767
+
+struct kvmmu_userspace_memory_region {
+	__u32 slot;
+	__u32 flags;		/* KVMMU_MEM_* */
+	__u64 guest_phys_addr;
+	__u64 memory_size;
+	__u64 userspace_addr;
+	__u64 reserved[2];	/* must be 0 */
+};
+
+#define KVMMU_SET_USER_MEMORY_REGION \
+	_IOW(KVMMU_IO, 0x20, struct kvmmu_userspace_memory_region)
+
+/*
+ * A guest access: copies len bytes between buf and guest physical memory at
+ * gpa, through the VM's stage-2 translation, faulting pages in as a vCPU
+ * access would (a write to a write-protected page takes a write fault). The
+ * bytes move through the kernel mapping of the host page, so they are the
+ * real backing memory. len <= KVMMU_ACCESS_MAX_LEN. Errors: ENOENT no slot;
+ * EPERM write to a read-only slot or read-only host mapping; EFAULT host
+ * address not backed (or buf unusable); EHWPOISON; EINTR on a signal;
+ * EOPNOTSUPP for memory without struct page (VM_IO/VM_PFNMAP). An access
+ * is not atomic: on an error, pages before the failing one were accessed.
+ */
+#define KVMMU_ACCESS_WRITE		(1u << 0)
+#define KVMMU_ACCESS_FLAGS_VALID	KVMMU_ACCESS_WRITE
+#define KVMMU_ACCESS_MAX_LEN		(1u << 20)
+
+struct kvmmu_gpa_access {
+	__u64 gpa;
+	__u64 len;
+	__u64 buf;		/* user pointer */
+	__u32 flags;		/* KVMMU_ACCESS_* */
+	__u32 pad;		/* must be 0 */
+	__u64 reserved[2];	/* must be 0 */
+};
+
+#define KVMMU_GPA_ACCESS	_IOW(KVMMU_IO, 0x21, struct kvmmu_gpa_access)
+
+/*
+ * The stage-2 translation of gpa, as it is now (nothing is faulted in).
+ * pfn is reported only to CAP_SYS_ADMIN (0 otherwise), like pagemap.
+ */
+#define KVMMU_PROT_READ		(1u << 0)
+#define KVMMU_PROT_WRITE	(1u << 1)
+#define KVMMU_PROT_EXEC		(1u << 2)
+
+#define KVMMU_MEMTYPE_NORMAL_WB	0
+#define KVMMU_MEMTYPE_NORMAL_NC	1
+#define KVMMU_MEMTYPE_DEVICE	2
+
+#define KVMMU_TRANSLATE_YOUNG	(1u << 0)
+#define KVMMU_TRANSLATE_DIRTY	(1u << 1)
+
+struct kvmmu_translation {
+	__u64 gpa;		/* in */
+	__u32 flags;		/* in: must be 0; out: KVMMU_TRANSLATE_* */
+	__u32 mapped;		/* out: 1 if a leaf maps gpa */
+	__u32 level;		/* out: 0 base page, 1 next level, ... */
+	__u32 prot;		/* out: KVMMU_PROT_* */
+	__u64 size;		/* out: bytes the leaf maps */
+	__u32 memtype;		/* out: KVMMU_MEMTYPE_* */
+	__u32 pad;		/* must be 0 */
+	__u64 pfn;		/* out: host pfn of gpa (CAP_SYS_ADMIN only) */
+	__u64 reserved[2];	/* must be 0 */
+};
+
+#define KVMMU_TRANSLATE		_IOWR(KVMMU_IO, 0x22, struct kvmmu_translation)
+
+/*
+ * Returns the slot's dirty bitmap (bit i: page i of the slot written since
+ * the last call), clears it and write-protects the pages reported, like
+ * KVM_GET_DIRTY_LOG. The slot must have KVMMU_MEM_LOG_DIRTY_PAGES (else
+ * ENOENT); the buffer holds ALIGN(npages, 64) / 8 bytes.
+ */
+struct kvmmu_dirty_log {
+	__u32 slot;
+	__u32 pad;		/* must be 0 */
+	__u64 dirty_bitmap;	/* user pointer */
+	__u64 reserved[2];	/* must be 0 */
+};
+
+#define KVMMU_GET_DIRTY_LOG	_IOW(KVMMU_IO, 0x23, struct kvmmu_dirty_log)
+
+/*
+ * Faults [gpa, gpa + size) in as accesses of the given kind would (like
+ * KVM_PRE_FAULT_MEMORY). Page-aligned; size <= 1 GiB per call. Errors as
+ * KVMMU_GPA_ACCESS.
+ */
+struct kvmmu_pre_fault {
+	__u64 gpa;
+	__u64 size;
+	__u32 flags;		/* KVMMU_ACCESS_WRITE */
+	__u32 pad;		/* must be 0 */
+	__u64 reserved[2];	/* must be 0 */
+};
+
+#define KVMMU_PRE_FAULT_MAX	(1ull << 30)
+#define KVMMU_PRE_FAULT		_IOW(KVMMU_IO, 0x24, struct kvmmu_pre_fault)
 
 #endif /* _UAPI_LINUX_KVMMU_H */

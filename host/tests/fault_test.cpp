@@ -1,0 +1,617 @@
+// SPDX-License-Identifier: GPL-2.0
+// Host tests of issue 5's core: invalidation tracking, gfn_to_pfn over a
+// fake host address space (host/platform.cpp), the stage-2 fault path,
+// guest accesses, dirty logging and the notifier-driven unmapping, through
+// the extern-C hooks a KVM core uses.
+#include <errno.h>
+#include <string.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <kvmmu/hooks.h>
+
+#include "../../mmu/invalidation.hpp"
+#include "host_test.hpp"
+
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kHuge = 2 << 20;
+
+// ---------------------------------------------------------------------------
+// InvalidationTracker
+// ---------------------------------------------------------------------------
+using kvmmu::InvalidationTracker;
+
+TEST(InvalidationTrackerTest, InFlightOverlapOnly)
+{
+	InvalidationTracker t;
+	uint64_t seq = t.seq();
+	t.start(0x10000, 0x20000);
+	EXPECT_EQ(t.in_flight(), 1u);
+	EXPECT_TRUE(t.retry(0x1f000, 0x20000, seq));
+	EXPECT_TRUE(t.retry(0x0, 0x10001, seq));
+	EXPECT_FALSE(t.retry(0x20000, 0x30000, seq)); // touching, not overlapping
+	EXPECT_FALSE(t.retry(0x0, 0x10000, seq));
+	ASSERT_TRUE(t.end(0x10000, 0x20000).ok());
+	EXPECT_EQ(t.in_flight(), 0u);
+	EXPECT_EQ(t.seq(), seq + 1);
+	// Completed after the snapshot: overlapping ranges retry, others not.
+	EXPECT_TRUE(t.retry(0x18000, 0x19000, seq));
+	EXPECT_FALSE(t.retry(0x30000, 0x31000, seq));
+	// A snapshot taken after it: nothing to retry.
+	EXPECT_FALSE(t.retry(0x18000, 0x19000, t.seq()));
+}
+
+TEST(InvalidationTrackerTest, UnpairedEndChangesNothing)
+{
+	InvalidationTracker t;
+	EXPECT_EQ(t.end(0x1000, 0x2000).error(), kvmmu::Errno::inval);
+	EXPECT_EQ(t.seq(), 0u);
+	t.start(0x1000, 0x2000);
+	EXPECT_EQ(t.end(0x1000, 0x3000).error(), kvmmu::Errno::inval); // not the same range
+	EXPECT_EQ(t.in_flight(), 1u);
+	EXPECT_EQ(t.seq(), 0u);
+	EXPECT_TRUE(t.end(0x1000, 0x2000).ok());
+}
+
+TEST(InvalidationTrackerTest, NestedSameRange)
+{
+	InvalidationTracker t;
+	t.start(0x1000, 0x2000);
+	t.start(0x1000, 0x2000);
+	ASSERT_TRUE(t.end(0x1000, 0x2000).ok());
+	EXPECT_TRUE(t.retry(0x1000, 0x2000, t.seq())); // one still in flight
+	ASSERT_TRUE(t.end(0x1000, 0x2000).ok());
+	EXPECT_FALSE(t.retry(0x1000, 0x2000, t.seq()));
+}
+
+TEST(InvalidationTrackerTest, TooManyInFlightRetriesEverything)
+{
+	InvalidationTracker t;
+	const unsigned n = InvalidationTracker::kActive + 2;
+	for (unsigned i = 0; i < n; i++)
+		t.start(i * 0x10000, i * 0x10000 + 0x1000);
+	EXPECT_EQ(t.in_flight(), n);
+	EXPECT_TRUE(t.retry(0x7000000, 0x7001000, t.seq())); // unrelated, but untracked
+	for (unsigned i = 0; i < n; i++)
+		ASSERT_TRUE(t.end(i * 0x10000, i * 0x10000 + 0x1000).ok());
+	EXPECT_EQ(t.in_flight(), 0u);
+	EXPECT_FALSE(t.retry(0x7000000, 0x7001000, t.seq()));
+}
+
+TEST(InvalidationTrackerTest, LostHistoryRetries)
+{
+	InvalidationTracker t;
+	uint64_t seq = t.seq();
+	for (unsigned i = 0; i < InvalidationTracker::kHistory; i++) {
+		t.start(0x100000, 0x101000);
+		ASSERT_TRUE(t.end(0x100000, 0x101000).ok());
+	}
+	EXPECT_FALSE(t.retry(0x0, 0x1000, seq)); // all remembered, none overlaps
+	t.start(0x100000, 0x101000);
+	ASSERT_TRUE(t.end(0x100000, 0x101000).ok());
+	EXPECT_TRUE(t.retry(0x0, 0x1000, seq)); // history lost: retry to be safe
+}
+
+// ---------------------------------------------------------------------------
+// A VM over a fake host mm
+// ---------------------------------------------------------------------------
+class FaultTest : public HostTest {
+protected:
+	static constexpr uint64_t kHva = 0x40000000;	// 1G: 2M-aligned
+	static constexpr uint64_t kGpa = 0x80000000;
+	static constexpr uint64_t kSize = 8 * kHuge;
+
+	void SetUp() override
+	{
+		HostTest::SetUp();
+		refs_ = kvmmu_host_pfn_refs_total();
+		mm_ = kvmmu_host_mm_create();
+		kvmmu_host_set_current_mm(mm_);
+		ASSERT_EQ(kvmmu_vm_create(0, &vm_), 0);
+	}
+
+	void TearDown() override
+	{
+		kvmmu_vm_destroy(vm_);
+		kvmmu_host_set_current_mm(nullptr);
+		kvmmu_host_set_signal_pending(false);
+		kvmmu_host_set_gup_hook(nullptr, nullptr);
+		EXPECT_EQ(kvmmu_host_pfn_refs_total(), refs_) << "page references leaked";
+		kvmmu_host_mm_destroy(mm_);
+		HostTest::TearDown();
+	}
+
+	int slot(uint32_t id, uint64_t gpa, uint64_t size, uint64_t hva, uint32_t flags = 0)
+	{
+		kvmmu_memory_region r{id, flags, gpa, size, hva};
+		return kvmmu_vm_set_memory_region(vm_, &r);
+	}
+
+	kvmmu_leaf_info leaf(uint64_t gpa)
+	{
+		kvmmu_leaf_info l{};
+		EXPECT_EQ(kvmmu_vm_translate(vm_, gpa, &l), 0);
+		return l;
+	}
+
+	kvmmu_vm_mmu_stats stats()
+	{
+		kvmmu_vm_mmu_stats s{};
+		EXPECT_EQ(kvmmu_vm_get_mmu_stats(vm_, &s), 0);
+		return s;
+	}
+
+	int read(uint64_t gpa, void *buf, uint64_t len)
+	{
+		return kvmmu_vm_access(vm_, gpa, len, reinterpret_cast<uintptr_t>(buf), false);
+	}
+
+	int write(uint64_t gpa, const void *buf, uint64_t len)
+	{
+		return kvmmu_vm_access(vm_, gpa, len, reinterpret_cast<uintptr_t>(buf), true);
+	}
+
+	// Invalidates [hva, hva + len) as the kernel would around a change.
+	template <class Fn> void invalidate(uint64_t hva, uint64_t len, Fn &&change)
+	{
+		ASSERT_EQ(kvmmu_vm_invalidate_range_start(vm_, hva, hva + len, true), 0);
+		change();
+		ASSERT_EQ(kvmmu_vm_invalidate_range_end(vm_, hva, hva + len), 0);
+	}
+
+	kvmmu_host_mm *mm_ = nullptr;
+	kvmmu_vm *vm_ = nullptr;
+	long refs_ = 0;
+};
+
+TEST_F(FaultTest, ReadFaultMapsBasePageWritableAndReleasesThePage)
+{
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, kSize, KVMMU_HOST_MAP_WRITE), 0);
+	ASSERT_EQ(slot(0, kGpa, kSize, kHva), 0);
+	kvmmu_fault_info fi{};
+	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa + 5 * kPage, 0, &fi), 0);
+	const uint64_t pfn = kvmmu_host_mm_pfn(mm_, kHva + 5 * kPage);
+	EXPECT_EQ(fi.level, 0u);
+	EXPECT_EQ(fi.size, kPage);
+	EXPECT_EQ(fi.pfn, pfn);
+	EXPECT_TRUE(fi.writable); // fast GUP gave a writable page for a read
+	kvmmu_leaf_info l = leaf(kGpa + 5 * kPage + 123);
+	EXPECT_TRUE(l.mapped);
+	EXPECT_EQ(l.pfn, pfn);
+	EXPECT_EQ(l.prot, KVMMU_LEAF_PROT_READ | KVMMU_LEAF_PROT_WRITE | KVMMU_LEAF_PROT_EXEC);
+	EXPECT_EQ(l.memtype, unsigned(KVMMU_LEAF_MT_NORMAL_WB));
+	EXPECT_EQ(kvmmu_host_pfn_refs(pfn), 0); // mapped, not pinned
+	EXPECT_TRUE(kvmmu_host_pfn_accessed(pfn));
+	EXPECT_FALSE(kvmmu_host_pfn_dirty(pfn)); // read: not dirty
+	EXPECT_FALSE(leaf(kGpa + 6 * kPage).mapped);
+	EXPECT_EQ(stats().faults, 1u);
+	EXPECT_EQ(stats().leaves[0], 1u);
+
+	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa + 7 * kPage, KVMMU_FAULT_WRITE, &fi), 0);
+	EXPECT_TRUE(kvmmu_host_pfn_dirty(kvmmu_host_mm_pfn(mm_, kHva + 7 * kPage)));
+}
+
+TEST_F(FaultTest, AccessReadsAndWritesTheBackingMemory)
+{
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, kSize, KVMMU_HOST_MAP_WRITE), 0);
+	ASSERT_EQ(slot(0, kGpa, kSize, kHva), 0);
+	char msg[3 * kPage];
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = char(i * 7 + 1);
+	// Crosses two page boundaries.
+	ASSERT_EQ(write(kGpa + kPage - 100, msg, sizeof(msg)), 0);
+	for (size_t i = 0; i < sizeof(msg); i++) {
+		uint64_t hva = kHva + kPage - 100 + i;
+		ASSERT_EQ(*static_cast<char *>(kvmmu_host_mm_page(mm_, hva)), msg[i]) << i;
+	}
+	*static_cast<char *>(kvmmu_host_mm_page(mm_, kHva + 2 * kPage)) = 'X';
+	char back[3 * kPage];
+	ASSERT_EQ(read(kGpa + kPage - 100, back, sizeof(back)), 0);
+	EXPECT_EQ(back[kPage + 100], 'X');
+	back[kPage + 100] = msg[kPage + 100];
+	EXPECT_EQ(memcmp(back, msg, sizeof(msg)), 0);
+	EXPECT_TRUE(kvmmu_host_pfn_dirty(kvmmu_host_mm_pfn(mm_, kHva + kPage)));
+
+	// Beyond the slot, and a bad user buffer.
+	EXPECT_EQ(read(kGpa + kSize - 8, back, 16), -ENOENT);
+	EXPECT_EQ(kvmmu_vm_access(vm_, kGpa, 8, 0x10, false), -EFAULT);
+	EXPECT_EQ(read(kGpa, back, 0), -EINVAL);
+}
+
+TEST_F(FaultTest, GfnToPfnErrorsAreTyped)
+{
+	const uint64_t g0 = kGpa >> 12;
+	kvmmu_pfn p{};
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, 16 * kPage, KVMMU_HOST_MAP_WRITE), 0);
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva + 16 * kPage, 16 * kPage, 0), 0); // read-only VMA
+	ASSERT_EQ(slot(0, kGpa, 32 * kPage, kHva), 0);
+	ASSERT_EQ(slot(1, kGpa + 64 * kPage, 16 * kPage, kHva, KVMMU_MEMSLOT_READONLY), 0);
+
+	EXPECT_EQ(kvmmu_vm_gfn_to_pfn(vm_, g0 + 1000, 0, &p), -ENOENT);
+	EXPECT_EQ(kvmmu_vm_gfn_to_pfn(vm_, g0 + 64, KVMMU_PFN_WRITE, &p), -EPERM); // RO slot
+	EXPECT_EQ(kvmmu_vm_gfn_to_pfn(vm_, g0 + 17, KVMMU_PFN_WRITE, &p), -EPERM); // RO host
+	EXPECT_EQ(kvmmu_vm_gfn_to_pfn(vm_, g0, 1u << 9, &p), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_gfn_to_pfn(vm_, g0, KVMMU_PFN_ATOMIC | KVMMU_PFN_NOWAIT, &p), -EINVAL);
+
+	// A read-only slot over writable memory: never a writable pfn.
+	ASSERT_EQ(kvmmu_vm_gfn_to_pfn(vm_, g0 + 64, KVMMU_PFN_MAP_WRITABLE, &p), 0);
+	EXPECT_FALSE(p.writable);
+	EXPECT_TRUE(p.referenced);
+	EXPECT_EQ(kvmmu_host_pfn_refs(p.pfn), 1);
+	kvmmu_release_pfn(&p, true, false);
+	EXPECT_EQ(kvmmu_host_pfn_refs(p.pfn), 0);
+	EXPECT_FALSE(kvmmu_host_pfn_dirty(p.pfn)); // not writable: never dirty
+
+	kvmmu_host_mm_set_poison(mm_, kHva + 2 * kPage, true);
+	EXPECT_EQ(kvmmu_vm_gfn_to_pfn(vm_, g0 + 2, KVMMU_PFN_WRITE, &p), -EHWPOISON);
+
+	kvmmu_host_set_signal_pending(true);
+	EXPECT_EQ(kvmmu_vm_gfn_to_pfn(vm_, g0 + 17, 0, &p), -EINTR);
+	kvmmu_host_set_signal_pending(false);
+
+	// Not the current mm: no fast path; ATOMIC cannot do it, NOWAIT on a
+	// page that needs I/O cannot either.
+	kvmmu_host_set_current_mm(nullptr);
+	EXPECT_EQ(kvmmu_vm_gfn_to_pfn(vm_, g0 + 3, KVMMU_PFN_ATOMIC, &p), -EAGAIN);
+	kvmmu_host_mm_set_need_io(mm_, kHva + 3 * kPage, true);
+	EXPECT_EQ(kvmmu_vm_gfn_to_pfn(vm_, g0 + 3, KVMMU_PFN_NOWAIT, &p), -EAGAIN);
+	ASSERT_EQ(kvmmu_vm_gfn_to_pfn(vm_, g0 + 3, 0, &p), 0); // may wait: fine
+	EXPECT_FALSE(p.writable);
+	kvmmu_release_pfn(&p, false, false);
+	kvmmu_host_set_current_mm(mm_);
+
+	// Nothing mapped at the hva.
+	kvmmu_host_mm_unmap(mm_, kHva + 16 * kPage, 16 * kPage);
+	EXPECT_EQ(kvmmu_vm_gfn_to_pfn(vm_, g0 + 20, 0, &p), -EFAULT);
+	kvmmu_host_mm_set_exiting(mm_);
+	kvmmu_host_set_current_mm(nullptr);
+	EXPECT_EQ(kvmmu_vm_gfn_to_pfn(vm_, g0 + 4, 0, &p), -EFAULT);
+	kvmmu_host_set_current_mm(mm_);
+}
+
+TEST_F(FaultTest, PfnMapMemoryIsNeverReferenced)
+{
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, 4 * kPage, KVMMU_HOST_MAP_WRITE | KVMMU_HOST_MAP_PFNMAP), 0);
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva + 4 * kPage, 4 * kPage,
+				    KVMMU_HOST_MAP_PFNMAP | KVMMU_HOST_MAP_LAZY), 0);
+	ASSERT_EQ(slot(0, kGpa, 8 * kPage, kHva), 0);
+	kvmmu_host_calls before, after;
+	kvmmu_host_get_calls(&before);
+	kvmmu_pfn p{};
+	ASSERT_EQ(kvmmu_vm_gfn_to_pfn(vm_, kGpa >> 12, KVMMU_PFN_WRITE, &p), 0);
+	EXPECT_EQ(p.pfn, kvmmu_host_mm_pfn(mm_, kHva));
+	EXPECT_FALSE(p.referenced);
+	EXPECT_FALSE(p.has_page);
+	EXPECT_TRUE(p.writable);
+	kvmmu_release_pfn(&p, true, true); // nothing to release
+	// Not present yet: fixup_user_fault, then follow_pte; read-only VMA.
+	ASSERT_EQ(kvmmu_vm_gfn_to_pfn(vm_, (kGpa >> 12) + 5, 0, &p), 0);
+	EXPECT_FALSE(p.writable);
+	EXPECT_EQ(kvmmu_vm_gfn_to_pfn(vm_, (kGpa >> 12) + 5, KVMMU_PFN_WRITE, &p), -EPERM);
+	kvmmu_host_get_calls(&after);
+	EXPECT_GE(after.follow_pfn - before.follow_pfn, 3);
+	EXPECT_EQ(after.fixup - before.fixup, 1);
+	EXPECT_EQ(after.gup - before.gup, 0);
+
+	// The fault maps device memory: base page, no exec, device type.
+	kvmmu_fault_info fi{};
+	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa + kPage, KVMMU_FAULT_WRITE, &fi), 0);
+	kvmmu_leaf_info l = leaf(kGpa + kPage);
+	EXPECT_EQ(l.memtype, unsigned(KVMMU_LEAF_MT_DEVICE));
+	EXPECT_EQ(l.prot, KVMMU_LEAF_PROT_READ | KVMMU_LEAF_PROT_WRITE);
+	char b[8];
+	EXPECT_EQ(read(kGpa + kPage, b, 8), -EOPNOTSUPP);
+}
+
+TEST_F(FaultTest, InvalidationUnmapsAndRetriesOverlappingFaults)
+{
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, kSize, KVMMU_HOST_MAP_WRITE), 0);
+	ASSERT_EQ(slot(0, kGpa, kSize, kHva), 0);
+	ASSERT_EQ(kvmmu_vm_pre_fault(vm_, kGpa, 16 * kPage, 0), 0);
+	EXPECT_EQ(stats().leaves[0], 16u);
+
+	// Unmapped as soon as start returns; the rest stays.
+	ASSERT_EQ(kvmmu_vm_invalidate_range_start(vm_, kHva + 4 * kPage, kHva + 6 * kPage, true), 0);
+	EXPECT_FALSE(leaf(kGpa + 4 * kPage).mapped);
+	EXPECT_FALSE(leaf(kGpa + 5 * kPage).mapped);
+	EXPECT_TRUE(leaf(kGpa + 3 * kPage).mapped);
+	EXPECT_TRUE(leaf(kGpa + 6 * kPage).mapped);
+	EXPECT_EQ(stats().pages_unmapped, 2u);
+	// A fault elsewhere is not held up by it.
+	uint64_t seq;
+	ASSERT_EQ(kvmmu_vm_invalidate_seq(vm_, &seq), 0);
+	kvmmu_fault_info fi{};
+	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa + 100 * kPage, 0, &fi), 0);
+	EXPECT_EQ(kvmmu_vm_retry(vm_, (kGpa >> 12) + 100, (kGpa >> 12) + 101, seq), 0);
+	EXPECT_EQ(kvmmu_vm_retry(vm_, (kGpa >> 12) + 5, (kGpa >> 12) + 6, seq), 1);
+	kvmmu_host_mm_replace_page(mm_, kHva + 4 * kPage);
+	kvmmu_host_mm_replace_page(mm_, kHva + 5 * kPage);
+	ASSERT_EQ(kvmmu_vm_invalidate_range_end(vm_, kHva + 4 * kPage, kHva + 6 * kPage), 0);
+	EXPECT_EQ(kvmmu_vm_retry(vm_, (kGpa >> 12) + 5, (kGpa >> 12) + 6, seq), 1); // ended after seq
+	EXPECT_EQ(kvmmu_vm_retry(vm_, (kGpa >> 12) + 7, (kGpa >> 12) + 8, seq), 0);
+	EXPECT_EQ(kvmmu_vm_retry(vm_, 5, 4, seq), -EINVAL);
+
+	// The next fault maps the new page.
+	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa + 4 * kPage, 0, &fi), 0);
+	EXPECT_EQ(fi.pfn, kvmmu_host_mm_pfn(mm_, kHva + 4 * kPage));
+}
+
+// An invalidation that runs between a fault's pfn lookup and its taking of
+// the MMU lock makes the fault retry, and the retry maps the new page.
+struct RaceArgs {
+	kvmmu_vm *vm;
+	kvmmu_host_mm *mm;
+	uint64_t hva;
+};
+
+void invalidate_now(void *p)
+{
+	auto *a = static_cast<RaceArgs *>(p);
+	EXPECT_EQ(kvmmu_vm_invalidate_range_start(a->vm, a->hva, a->hva + kPage, true), 0);
+	kvmmu_host_mm_replace_page(a->mm, a->hva);
+	EXPECT_EQ(kvmmu_vm_invalidate_range_end(a->vm, a->hva, a->hva + kPage), 0);
+}
+
+TEST_F(FaultTest, InvalidationDuringFaultRetries)
+{
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, kSize, KVMMU_HOST_MAP_WRITE), 0);
+	ASSERT_EQ(slot(0, kGpa, kSize, kHva), 0);
+	const uint64_t old_pfn = kvmmu_host_mm_pfn(mm_, kHva + 9 * kPage);
+	RaceArgs a{vm_, mm_, kHva + 9 * kPage};
+	kvmmu_host_set_gup_hook(invalidate_now, &a);
+	kvmmu_host_calls before, after;
+	kvmmu_host_get_calls(&before);
+	kvmmu_fault_info fi{};
+	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa + 9 * kPage, 0, &fi), 0);
+	kvmmu_host_get_calls(&after);
+	EXPECT_NE(fi.pfn, old_pfn);
+	EXPECT_EQ(fi.pfn, kvmmu_host_mm_pfn(mm_, kHva + 9 * kPage));
+	EXPECT_EQ(leaf(kGpa + 9 * kPage).pfn, fi.pfn);
+	EXPECT_EQ(stats().fault_retries, 1u);
+	EXPECT_EQ(after.trace_retry - before.trace_retry, 1);
+	EXPECT_EQ(kvmmu_host_pfn_refs(old_pfn), 0); // the stale page was released
+
+	// The same race on another page does not affect this one.
+	RaceArgs b{vm_, mm_, kHva + 30 * kPage};
+	kvmmu_host_set_gup_hook(invalidate_now, &b);
+	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa + 10 * kPage, 0, &fi), 0);
+	EXPECT_EQ(stats().fault_retries, 1u);
+}
+
+TEST_F(FaultTest, HugeBackingGivesBlockLeaves)
+{
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, kSize, KVMMU_HOST_MAP_WRITE | KVMMU_HOST_MAP_HUGE), 0);
+	// gpa congruent with hva modulo 2M, and a slot that is not.
+	ASSERT_EQ(slot(0, kGpa, 4 * kHuge, kHva), 0);
+	ASSERT_EQ(slot(1, kGpa + 16 * kHuge + kPage, 4 * kHuge, kHva + 4 * kHuge), 0);
+	kvmmu_fault_info fi{};
+	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa + kHuge + 17 * kPage, 0, &fi), 0);
+	EXPECT_EQ(fi.level, 1u);
+	EXPECT_EQ(fi.size, kHuge);
+	kvmmu_leaf_info l = leaf(kGpa + kHuge + 17 * kPage);
+	EXPECT_EQ(l.level, 1u);
+	EXPECT_EQ(l.pfn, kvmmu_host_mm_pfn(mm_, kHva + kHuge + 17 * kPage));
+	EXPECT_EQ(leaf(kGpa + kHuge + 300 * kPage).pfn, kvmmu_host_mm_pfn(mm_, kHva + kHuge + 300 * kPage));
+	EXPECT_EQ(stats().leaves[1], 1u);
+
+	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa + 16 * kHuge + kPage + 3 * kPage, 0, &fi), 0);
+	EXPECT_EQ(fi.level, 0u); // offsets differ: base pages only
+
+	// The host splits one page off the huge page: the block goes, the
+	// refault maps base pages around it.
+	invalidate(kHva + kHuge, kHuge, [&] { kvmmu_host_mm_replace_page(mm_, kHva + kHuge + 5 * kPage); });
+	EXPECT_FALSE(leaf(kGpa + kHuge + 17 * kPage).mapped);
+	EXPECT_EQ(stats().pages_unmapped, 512u);
+	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa + kHuge + 17 * kPage, 0, &fi), 0);
+	EXPECT_EQ(fi.level, 0u);
+	EXPECT_EQ(stats().leaves[1], 0u);
+
+	// A block is also dropped whole by an invalidation of one page of it.
+	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa + 2 * kHuge, 0, &fi), 0);
+	ASSERT_EQ(fi.level, 1u);
+	invalidate(kHva + 2 * kHuge + 7 * kPage, kPage, [] {});
+	EXPECT_FALSE(leaf(kGpa + 2 * kHuge).mapped);
+	EXPECT_FALSE(leaf(kGpa + 3 * kHuge - kPage).mapped);
+}
+
+TEST_F(FaultTest, DirtyLogging)
+{
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, kSize, KVMMU_HOST_MAP_WRITE | KVMMU_HOST_MAP_HUGE), 0);
+	ASSERT_EQ(slot(0, kGpa, 2 * kHuge, kHva), 0);
+	kvmmu_fault_info fi{};
+	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa, KVMMU_FAULT_WRITE, &fi), 0);
+	ASSERT_EQ(fi.level, 1u);
+	std::vector<uint64_t> bm(2 * 512 / 64, ~0ull);
+	const uint64_t ubm = reinterpret_cast<uintptr_t>(bm.data());
+	EXPECT_EQ(kvmmu_vm_get_dirty_log(vm_, 0, ubm), -ENOENT); // not logging
+
+	// Turning logging on write-protects what is mapped.
+	ASSERT_EQ(slot(0, kGpa, 2 * kHuge, kHva, KVMMU_MEMSLOT_LOG_DIRTY_PAGES), 0);
+	EXPECT_EQ(leaf(kGpa).prot & KVMMU_LEAF_PROT_WRITE, 0u);
+	EXPECT_EQ(kvmmu_vm_get_dirty_log(vm_, 0, ubm), 0);
+	for (uint64_t w : bm)
+		EXPECT_EQ(w, 0u);
+
+	const unsigned pages[] = {0, 1, 63, 64, 130, 511, 512, 1023};
+	uint64_t v = 42;
+	for (unsigned p : pages)
+		ASSERT_EQ(write(kGpa + p * kPage + 8, &v, sizeof(v)), 0) << p;
+	char r[16];
+	ASSERT_EQ(read(kGpa + 700 * kPage, r, sizeof(r)), 0); // reads do not count
+	EXPECT_EQ(stats().dirty_faults, 8u);
+	// Logging maps base pages (the write split the block).
+	EXPECT_EQ(leaf(kGpa + kPage).level, 0u);
+	EXPECT_NE(leaf(kGpa + kPage).prot & KVMMU_LEAF_PROT_WRITE, 0u);
+	EXPECT_EQ(leaf(kGpa + 700 * kPage).prot & KVMMU_LEAF_PROT_WRITE, 0u);
+
+	EXPECT_EQ(kvmmu_vm_get_dirty_log(vm_, 0, ubm), 8);
+	std::vector<uint64_t> want(bm.size(), 0);
+	for (unsigned p : pages)
+		want[p / 64] |= 1ull << (p % 64);
+	EXPECT_EQ(bm, want);
+	// Cleared and re-protected.
+	EXPECT_EQ(leaf(kGpa + kPage).prot & KVMMU_LEAF_PROT_WRITE, 0u);
+	EXPECT_EQ(kvmmu_vm_get_dirty_log(vm_, 0, ubm), 0);
+	ASSERT_EQ(write(kGpa + 63 * kPage, &v, sizeof(v)), 0);
+	EXPECT_EQ(kvmmu_vm_get_dirty_log(vm_, 0, ubm), 1);
+	EXPECT_EQ(bm[0], 1ull << 63);
+	// A bad buffer loses nothing.
+	ASSERT_EQ(write(kGpa + 2 * kPage, &v, sizeof(v)), 0);
+	EXPECT_EQ(kvmmu_vm_get_dirty_log(vm_, 0, 1ull << 60), -EFAULT);
+	EXPECT_EQ(kvmmu_vm_get_dirty_log(vm_, 0, ubm), 1);
+	EXPECT_EQ(bm[0], 1ull << 2);
+	EXPECT_EQ(kvmmu_vm_get_dirty_log(vm_, 7, ubm), -ENOENT);
+}
+
+TEST_F(FaultTest, SlotDeleteAndMoveDropMappings)
+{
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, kSize, KVMMU_HOST_MAP_WRITE), 0);
+	ASSERT_EQ(slot(3, kGpa, 64 * kPage, kHva), 0);
+	ASSERT_EQ(kvmmu_vm_pre_fault(vm_, kGpa, 64 * kPage, 0), 0);
+	ASSERT_EQ(slot(3, kGpa + kHuge * 8, 64 * kPage, kHva), 0); // move
+	EXPECT_FALSE(leaf(kGpa).mapped);
+	char b[4];
+	EXPECT_EQ(read(kGpa, b, 4), -ENOENT);
+	ASSERT_EQ(read(kGpa + kHuge * 8, b, 4), 0);
+	EXPECT_TRUE(leaf(kGpa + kHuge * 8).mapped);
+	ASSERT_EQ(slot(3, 0, 0, 0), 0); // delete
+	EXPECT_FALSE(leaf(kGpa + kHuge * 8).mapped);
+	EXPECT_EQ(stats().leaves[0], 0u);
+	// Beyond what the stage-2 format addresses.
+	EXPECT_EQ(slot(4, 1ull << 60, kPage, kHva), -EINVAL);
+}
+
+TEST_F(FaultTest, AgingUsesTheAccessedBits)
+{
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, kSize, KVMMU_HOST_MAP_WRITE), 0);
+	ASSERT_EQ(slot(0, kGpa, kSize, kHva), 0);
+	EXPECT_EQ(kvmmu_vm_clear_young(vm_, kHva, kHva + kSize), 0);
+	kvmmu_fault_info fi{};
+	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa + 3 * kPage, 0, &fi), 0);
+	EXPECT_EQ(kvmmu_vm_test_young(vm_, kHva + 3 * kPage), 1);
+	EXPECT_EQ(kvmmu_vm_test_young(vm_, kHva + 4 * kPage), 0);
+	EXPECT_EQ(kvmmu_vm_clear_flush_young(vm_, kHva, kHva + kSize), 1);
+	EXPECT_EQ(kvmmu_vm_test_young(vm_, kHva + 3 * kPage), 0);
+	EXPECT_EQ(kvmmu_vm_clear_young(vm_, kHva, kHva + kSize), 0);
+	EXPECT_TRUE(leaf(kGpa + 3 * kPage).mapped); // aging does not unmap
+}
+
+TEST_F(FaultTest, ReleaseUnmapsEverythingAndStopsFaults)
+{
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, kSize, KVMMU_HOST_MAP_WRITE), 0);
+	ASSERT_EQ(slot(0, kGpa, kSize, kHva), 0);
+	ASSERT_EQ(kvmmu_vm_pre_fault(vm_, kGpa, 8 * kPage, KVMMU_FAULT_WRITE), 0);
+	kvmmu_vm_mmu_stats before = stats();
+	EXPECT_EQ(before.leaves[0], 8u);
+	ASSERT_EQ(kvmmu_vm_release(vm_), 0);
+	EXPECT_FALSE(leaf(kGpa).mapped);
+	EXPECT_EQ(stats().leaves[0], 0u);
+	EXPECT_EQ(stats().table_pages, 1u); // the root only
+	kvmmu_fault_info fi{};
+	EXPECT_EQ(kvmmu_vm_fault(vm_, kGpa, 0, &fi), -EFAULT);
+	EXPECT_EQ(slot(1, kGpa + kSize, kPage, kHva), -EIO);
+}
+
+TEST_F(FaultTest, BadArguments)
+{
+	kvmmu_fault_info fi{};
+	kvmmu_leaf_info l{};
+	kvmmu_vm_mmu_stats s{};
+	uint64_t seq;
+	EXPECT_EQ(kvmmu_vm_fault(vm_, kGpa, 4, &fi), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_fault(vm_, kGpa, 0, &fi), -ENOENT);
+	EXPECT_EQ(kvmmu_vm_fault(nullptr, kGpa, 0, &fi), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_pre_fault(vm_, kGpa + 1, kPage, 0), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_pre_fault(vm_, kGpa, 0, 0), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_pre_fault(vm_, ~0ull << 12, 1ull << 13, 0), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_translate(nullptr, kGpa, &l), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_translate(vm_, kGpa, nullptr), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_translate(vm_, ~0ull, &l), 0);
+	EXPECT_FALSE(l.mapped);
+	EXPECT_EQ(kvmmu_vm_get_mmu_stats(vm_, nullptr), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_get_mmu_stats(nullptr, &s), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_invalidate_seq(vm_, nullptr), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_invalidate_seq(nullptr, &seq), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_set_memory_region(vm_, nullptr), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_set_memory_region(nullptr, nullptr), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_gfn_to_pfn(vm_, 0, 0, nullptr), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_access(nullptr, 0, 1, 0, false), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_get_dirty_log(nullptr, 0, 0), -EINVAL);
+	kvmmu_release_pfn(nullptr, true, true);
+}
+
+// A VM created by a thread without an address space can be asked anything
+// and maps nothing.
+TEST_F(FaultTest, VmWithoutMm)
+{
+	kvmmu_host_set_current_mm(nullptr);
+	kvmmu_vm *vm;
+	ASSERT_EQ(kvmmu_vm_create(0, &vm), 0);
+	kvmmu_memory_region r{0, 0, kGpa, kPage, kHva};
+	ASSERT_EQ(kvmmu_vm_set_memory_region(vm, &r), 0);
+	kvmmu_fault_info fi{};
+	EXPECT_EQ(kvmmu_vm_fault(vm, kGpa, 0, &fi), -EFAULT);
+	kvmmu_vm_destroy(vm);
+	kvmmu_host_set_current_mm(mm_);
+}
+
+// TSan: faults on random pages of several threads against a thread that
+// keeps replacing pages inside invalidations. Afterwards every gpa reads
+// what the host has there now.
+TEST_F(FaultTest, ConcurrentFaultsAndInvalidations)
+{
+	constexpr unsigned kPages = 256;
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, kPages * kPage, KVMMU_HOST_MAP_WRITE), 0);
+	ASSERT_EQ(slot(0, kGpa, kPages * kPage, kHva), 0);
+	std::atomic<bool> stop{false};
+	std::atomic<long> errors{0};
+	std::vector<std::thread> faulters;
+	for (int t = 0; t < 3; t++) {
+		faulters.emplace_back([&, t] {
+			std::mt19937 rng(t);
+			kvmmu_host_set_current_mm(t == 0 ? mm_ : nullptr); // fast and slow paths
+			while (!stop.load()) {
+				kvmmu_fault_info fi{};
+				uint64_t gpa = kGpa + (rng() % kPages) * kPage;
+				int r = kvmmu_vm_fault(vm_, gpa, (rng() & 1) ? KVMMU_FAULT_WRITE : 0, &fi);
+				if (r)
+					errors.fetch_add(1);
+			}
+		});
+	}
+	std::mt19937 rng(99);
+	// Enough rounds for the faulters to meet invalidations in flight.
+	for (int i = 0; i < 300 || (i < 100000 && stats().fault_retries < 20); i++) {
+		uint64_t first = rng() % kPages, n = 1 + rng() % 8;
+		if (first + n > kPages)
+			n = kPages - first;
+		uint64_t hva = kHva + first * kPage;
+		ASSERT_EQ(kvmmu_vm_invalidate_range_start(vm_, hva, hva + n * kPage, true), 0);
+		for (uint64_t p = 0; p < n; p++) {
+			kvmmu_host_mm_replace_page(mm_, hva + p * kPage);
+			*static_cast<uint32_t *>(kvmmu_host_mm_page(mm_, hva + p * kPage)) = uint32_t(i);
+		}
+		ASSERT_EQ(kvmmu_vm_invalidate_range_end(vm_, hva, hva + n * kPage), 0);
+	}
+	stop.store(true);
+	for (auto &t : faulters)
+		t.join();
+	EXPECT_EQ(errors.load(), 0);
+	EXPECT_GT(stats().faults, 0u);
+	for (unsigned p = 0; p < kPages; p++) {
+		uint64_t hva = kHva + p * kPage;
+		kvmmu_leaf_info l = leaf(kGpa + p * kPage);
+		if (l.mapped)
+			EXPECT_EQ(l.pfn, kvmmu_host_mm_pfn(mm_, hva)) << "stale mapping of page " << p;
+		uint32_t v;
+		ASSERT_EQ(read(kGpa + p * kPage, &v, sizeof(v)), 0);
+		EXPECT_EQ(v, *static_cast<uint32_t *>(kvmmu_host_mm_page(mm_, hva))) << p;
+	}
+}
+
+} // namespace

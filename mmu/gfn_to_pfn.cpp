@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "gfn_to_pfn.hpp"
+
+#include <kvmmu/lock.hpp>
+#include <kvmmu/platform.h>
+
+namespace kvmmu {
+
+namespace {
+
+// Device memory mapped with remap_pfn_range()/io_remap_pfn_range() or
+// vmf_insert_pfn(): the pfn comes from the host page table. GUP refuses
+// these VMAs and would not run their fault handler, so a missing pte is
+// faulted in with fixup_user_fault(). Called with the mmap lock held;
+// -EAGAIN when fixup dropped it (the VMA must be looked up again).
+Result<PfnInfo> remapped_pfn(void *mm, Hva hva, u32 flags)
+{
+	const bool write = flags & kPfnWrite;
+	u64 pfn;
+	bool writable;
+	int r = kvmmu_plat_follow_pfn(mm, hva.raw(), &pfn, &writable);
+	if (r) {
+		bool unlocked = false;
+		r = kvmmu_plat_fixup_user_fault(mm, hva.raw(), write, &unlocked);
+		if (unlocked)
+			return Errno::again;
+		if (r)
+			return Error::from_kernel(r);
+		r = kvmmu_plat_follow_pfn(mm, hva.raw(), &pfn, &writable);
+		if (r)
+			return Error::from_kernel(r);
+	}
+	if (write && !writable)
+		return Errno::perm;
+	PfnInfo p;
+	p.pfn = Pfn(pfn);
+	p.writable = writable && (write || (flags & kPfnMapWritable));
+	// A VM_MIXEDMAP range may hold ordinary pages: take a reference on
+	// those so the release rules are the same as for GUP'd pages. A page
+	// found with a zero count is being freed: not usable.
+	r = kvmmu_plat_pfn_try_get(pfn);
+	if (r < 0)
+		return Errno::fault;
+	p.referenced = r == KVMMU_PFN_REFERENCED;
+	p.has_page = p.referenced;
+	p.ram = kvmmu_plat_pfn_is_ram(pfn);
+	return p;
+}
+
+Error gup_error(long r)
+{
+	switch (-r) {
+	case KVMMU_EHWPOISON:
+		return Errno::hwpoison;
+	case KVMMU_EBUSY: // FOLL_NOWAIT and the page needs I/O
+		return Errno::again;
+	case KVMMU_EINTR:
+	case KVMMU_ERESTARTSYS:
+		return Errno::intr;
+	default:
+		return Errno::fault;
+	}
+}
+
+// The slow path, under the mmap lock.
+Result<PfnInfo> locked_hva_to_pfn(void *mm, Hva hva, u32 flags)
+{
+	const bool write = flags & kPfnWrite;
+	for (;;) {
+		int vf = kvmmu_plat_vma_flags(mm, hva.raw());
+		if (vf < 0 || !(vf & KVMMU_VMA_READ))
+			return Errno::fault;
+		if (write && !(vf & KVMMU_VMA_WRITE))
+			return Errno::perm;
+		if (vf & (KVMMU_VMA_IO | KVMMU_VMA_PFNMAP)) {
+			auto r = remapped_pfn(mm, hva, flags);
+			if (!r && r.error() == Errno::again)
+				continue; // the lock was dropped: look again
+			return r;
+		}
+		u32 gup = (write ? KVMMU_GUP_WRITE : 0) | ((flags & kPfnNoWait) ? KVMMU_GUP_NOWAIT : 0);
+		u64 pfn;
+		long r = kvmmu_plat_gup_one(mm, hva.raw(), gup, &pfn);
+		if (r != 1)
+			return gup_error(r);
+		PfnInfo p;
+		p.pfn = Pfn(pfn);
+		p.writable = write;
+		p.referenced = p.has_page = p.ram = true;
+		return p;
+	}
+}
+
+} // namespace
+
+Result<PfnInfo> hva_to_pfn(void *mm, Hva hva, u32 flags)
+{
+	if ((flags & ~kPfnFlagsValid) || ((flags & kPfnAtomic) && (flags & kPfnNoWait)) || !mm)
+		return Errno::inval;
+	const bool write = flags & kPfnWrite;
+	const bool current = kvmmu_plat_mm_is_current(mm);
+	PfnInfo p;
+
+	// Fast GUP only ever hands out a writable page (it cannot tell a read
+	// that would break COW from one that would not), so it serves writes,
+	// and reads that may be mapped writable.
+	if (current && (write || (flags & kPfnMapWritable))) {
+		u64 pfn;
+		if (kvmmu_plat_gup_fast_one(hva.raw(), true, &pfn) == 1) {
+			p.pfn = Pfn(pfn);
+			p.writable = p.referenced = p.has_page = p.ram = true;
+			return p;
+		}
+	}
+	if (flags & kPfnAtomic)
+		return Errno::again;
+	KVMMU_MIGHT_SLEEP();
+	if (kvmmu_plat_signal_pending())
+		return Errno::intr;
+	if (!kvmmu_plat_mm_get(mm))
+		return Errno::fault; // the address space is exiting
+
+	kvmmu_plat_mmap_read_lock(mm);
+	Result<PfnInfo> res = locked_hva_to_pfn(mm, hva, flags);
+	kvmmu_plat_mmap_read_unlock(mm);
+	kvmmu_plat_mm_put(mm);
+	return res;
+}
+
+void release_pfn(const PfnInfo &p, bool dirty, bool accessed)
+{
+	if (!p.referenced)
+		return;
+	if (dirty && p.writable)
+		kvmmu_plat_pfn_mark_dirty(p.pfn.raw());
+	if (accessed)
+		kvmmu_plat_pfn_mark_accessed(p.pfn.raw());
+	kvmmu_plat_pfn_put(p.pfn.raw());
+}
+
+} // namespace kvmmu
