@@ -88,8 +88,15 @@ void pgtable_ops(void *kt)
 		KT_EXPECT(y2.ok() && !y2.value());
 	}
 	// A caller's own cache, as each vCPU has one: map() takes its tables
-	// from it, not from the MmOps' cache.
-	TableCache mine(PT::table_alloc_bytes());
+	// from it, not from the MmOps' cache. On the heap: two caches on the
+	// stack push this frame past the debug kernels' 2 KiB limit.
+	TableCache *mine_p = make<TableCache>(gfp::kernel, PT::table_alloc_bytes());
+	KT_EXPECT(mine_p != nullptr);
+	if (!mine_p) {
+		destroy(pt);
+		return;
+	}
+	TableCache &mine = *mine_p;
 	const u64 ia2 = ia + 2 * block, pa2 = pa + 2 * block + page;
 	KT_EXPECT(mine.topup(PT::tables_for(2 * page) + 1, gfp::kernel).ok());
 	{
@@ -167,6 +174,7 @@ void pgtable_ops(void *kt)
 	}
 	destroy(pt);
 	cache.drain();
+	destroy(mine_p);
 }
 
 } // namespace
