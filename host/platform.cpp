@@ -981,6 +981,14 @@ size_t kvmmu_plat_copy_to_user(uint64_t uaddr, const void *src, size_t n)
 	return 0;
 }
 
+size_t kvmmu_plat_clear_user(uint64_t uaddr, size_t n)
+{
+	if (uaddr < kHostPage)
+		return n;
+	memset(reinterpret_cast<void *>(uaddr), 0, n);
+	return 0;
+}
+
 size_t kvmmu_plat_copy_from_user(void *dst, uint64_t uaddr, size_t n)
 {
 	if (uaddr < kHostPage)

@@ -389,7 +389,11 @@ int kvmmu_plat_pfn_try_get(uint64_t pfn)
 
 	if (!page)
 		return KVMMU_PFN_NO_PAGE;
-	return get_page_unless_zero(page) ? KVMMU_PFN_REFERENCED : -EFAULT;
+	/*
+	 * The reference goes to the folio: the tail pages of a THP have no
+	 * count of their own (put_page() of a tail page drops the folio's).
+	 */
+	return folio_try_get(page_folio(page)) ? KVMMU_PFN_REFERENCED : -EFAULT;
 }
 
 bool kvmmu_plat_pfn_has_page(uint64_t pfn)
@@ -436,6 +440,11 @@ void kvmmu_plat_kunmap(void *va)
 size_t kvmmu_plat_copy_to_user(uint64_t uaddr, const void *src, size_t n)
 {
 	return copy_to_user((void __user *)(unsigned long)uaddr, src, n);
+}
+
+size_t kvmmu_plat_clear_user(uint64_t uaddr, size_t n)
+{
+	return clear_user((void __user *)(unsigned long)uaddr, n);
 }
 
 size_t kvmmu_plat_copy_from_user(void *dst, uint64_t uaddr, size_t n)

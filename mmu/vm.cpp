@@ -342,7 +342,7 @@ unsigned Vm::pick_level(const Memslot &slot, Gpa gpa, Hva hva, const PfnInfo &p,
 		if (to_gfn(Gpa(gbase)) < slot.base_gfn() ||
 		    to_gfn(Gpa(gbase + size)) > slot.end_gfn())
 			continue;
-		u64 pa = (p.pfn.raw() << kPageShift) - (gpa.raw() - gbase) + page_offset(gpa);
+		u64 pa = (p.pfn.raw() << kPageShift) - (gpa.raw() - gbase);
 		if (pa & (size - 1))
 			continue;
 		return level;
@@ -355,6 +355,7 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 	again = false;
 	const bool write = access & kAccessWrite;
 	const Gfn gfn = to_gfn(gpa);
+	gpa = to_gpa(gfn); // the page: leaves map whole pages
 	const bool logging = slot.logging_dirty();
 	if (write && slot.readonly())
 		return Errno::perm;
@@ -401,7 +402,7 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 				a.mt = pgt::MemType::device;
 			}
 			u64 ia = gpa.raw() & ~(size - 1);
-			u64 pa = (p.pfn.raw() << kPageShift) - ((gpa.raw() & ~(kPageSize - 1)) - ia);
+			u64 pa = (p.pfn.raw() << kPageShift) - (gpa.raw() - ia);
 			mapped = pt_->map(ia, size, pa, a, nullptr, &cache);
 			if (mapped) {
 				fr.level = level;
@@ -494,6 +495,23 @@ Result<void> Vm::access(Gpa gpa, u64 len, u64 ubuf, bool write)
 		return Errno::inval;
 	KVMMU_MIGHT_SLEEP();
 	const u32 acc = write ? kAccessWrite : 0;
+	// Writes go through a bounce page: a copy from user memory that fails
+	// half-way must leave guest memory untouched (copy_from_user() would
+	// zero the rest of its destination).
+	u8 *bounce = nullptr;
+	if (write) {
+		bounce = static_cast<u8 *>(kmalloc(kPageSize, kPageSize, gfp::kernel));
+		if (!bounce)
+			return Errno::nomem;
+	}
+	auto r = access_pages(gpa, len, ubuf, acc, bounce);
+	kfree(bounce);
+	return r;
+}
+
+Result<void> Vm::access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce)
+{
+	const bool write = acc & kAccessWrite;
 	while (len) {
 		u64 chunk = min<u64>(len, kPageSize - page_offset(gpa));
 		u64 pfn = 0;
@@ -519,6 +537,11 @@ Result<void> Vm::access(Gpa gpa, u64 len, u64 ubuf, bool write)
 		}
 		if (ref < 0)
 			return Errno::fault;
+		if (write && kvmmu_plat_copy_from_user(bounce, ubuf, chunk)) {
+			if (ref == KVMMU_PFN_REFERENCED)
+				kvmmu_plat_pfn_put(pfn);
+			return Errno::fault;
+		}
 		// Memory without a refcounted page: RAM the kernel reserves (the
 		// zero page a read of untouched anonymous memory maps) stays put
 		// and is read through the linear map; device memory is not
@@ -526,8 +549,11 @@ Result<void> Vm::access(Gpa gpa, u64 len, u64 ubuf, bool write)
 		if (ref == KVMMU_PFN_NO_PAGE && (write || !kvmmu_plat_pfn_is_ram(pfn)))
 			return Errno::opnotsupp;
 		u8 *va = static_cast<u8 *>(kvmmu_plat_kmap_pfn(pfn));
-		size_t left = write ? kvmmu_plat_copy_from_user(va + page_offset(gpa), ubuf, chunk)
-				    : kvmmu_plat_copy_to_user(ubuf, va + page_offset(gpa), chunk);
+		size_t left = 0;
+		if (write)
+			__builtin_memcpy(va + page_offset(gpa), bounce, chunk);
+		else
+			left = kvmmu_plat_copy_to_user(ubuf, va + page_offset(gpa), chunk);
 		kvmmu_plat_kunmap(va);
 		if (ref == KVMMU_PFN_REFERENCED) {
 			if (write)
@@ -551,8 +577,10 @@ Result<u64> Vm::get_dirty_log(u32 slot_id, u64 ubuf)
 	if (!s || !s->logging_dirty())
 		return Errno::noent;
 	const u64 words = s->dirty_bitmap_bytes() / 8;
-	// Checked before anything is cleared: a bad buffer loses no bits.
-	if (!kvmmu_plat_user_range_ok(ubuf, words * 8))
+	// The whole buffer must take a write before any bit is cleared: a bad
+	// buffer then loses nothing (only a buffer unmapped by another thread
+	// meanwhile can still fail the copies below).
+	if (!kvmmu_plat_user_range_ok(ubuf, words * 8) || kvmmu_plat_clear_user(ubuf, words * 8))
 		return Errno::fault;
 	u64 dirty = 0;
 	constexpr u64 kChunk = 32;

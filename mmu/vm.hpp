@@ -107,6 +107,7 @@ private:
 		Atomic<u64> flushes;
 	};
 
+	Result<void> access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce);
 	Result<FaultResult> fault_slot(Gpa gpa, u32 access, bool &again);
 	Result<FaultResult> fault_once(const Memslot &slot, Gpa gpa, u32 access, bool &again);
 	unsigned pick_level(const Memslot &slot, Gpa gpa, Hva hva, const PfnInfo &p, bool logging);

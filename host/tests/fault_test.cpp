@@ -217,6 +217,10 @@ TEST_F(FaultTest, AccessReadsAndWritesTheBackingMemory)
 	EXPECT_EQ(memcmp(back, msg, sizeof(msg)), 0);
 	EXPECT_TRUE(kvmmu_host_pfn_dirty(kvmmu_host_mm_pfn(mm_, kHva + kPage)));
 
+	// A write from an unusable buffer changes nothing.
+	*static_cast<char *>(kvmmu_host_mm_page(mm_, kHva + 2 * kPage + 5)) = 'Q';
+	EXPECT_EQ(kvmmu_vm_access(vm_, kGpa + 2 * kPage, 8, 0x10, true), -EFAULT);
+	EXPECT_EQ(*static_cast<char *>(kvmmu_host_mm_page(mm_, kHva + 2 * kPage + 5)), 'Q');
 	// Beyond the slot, and a bad user buffer.
 	EXPECT_EQ(read(kGpa + kSize - 8, back, 16), -ENOENT);
 	EXPECT_EQ(kvmmu_vm_access(vm_, kGpa, 8, 0x10, false), -EFAULT);
@@ -390,7 +394,8 @@ TEST_F(FaultTest, HugeBackingGivesBlockLeaves)
 	ASSERT_EQ(slot(0, kGpa, 4 * kHuge, kHva), 0);
 	ASSERT_EQ(slot(1, kGpa + 16 * kHuge + kPage, 4 * kHuge, kHva + 4 * kHuge), 0);
 	kvmmu_fault_info fi{};
-	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa + kHuge + 17 * kPage, 0, &fi), 0);
+	// An address inside a page, as a vCPU's faulting access has.
+	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa + kHuge + 17 * kPage + 123, 0, &fi), 0);
 	EXPECT_EQ(fi.level, 1u);
 	EXPECT_EQ(fi.size, kHuge);
 	kvmmu_leaf_info l = leaf(kGpa + kHuge + 17 * kPage);

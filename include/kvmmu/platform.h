@@ -171,9 +171,13 @@ void kvmmu_plat_pfn_mark_accessed(uint64_t pfn);	/* mark_page_accessed, if it ha
 void *kvmmu_plat_kmap_pfn(uint64_t pfn);
 void kvmmu_plat_kunmap(void *va);
 
-/* copy_{to,from}_user(): the number of bytes NOT copied. */
+/*
+ * copy_{to,from}_user(), clear_user(): the number of bytes NOT done.
+ * copy_from_user() zeroes what it could not copy.
+ */
 size_t kvmmu_plat_copy_to_user(uint64_t uaddr, const void *src, size_t n);
 size_t kvmmu_plat_copy_from_user(void *dst, uint64_t uaddr, size_t n);
+size_t kvmmu_plat_clear_user(uint64_t uaddr, size_t n);
 
 /* Tracepoints (kernel/trace.c). */
 void kvmmu_plat_trace_fault(const void *vm, uint64_t gpa, unsigned int access, int ret,
