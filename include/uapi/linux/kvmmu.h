@@ -71,7 +71,10 @@ struct kvmmu_vm_stats {
  * process. KVM_SET_USER_MEMORY_REGION's rules: page-aligned fields;
  * memory_size 0 deletes the slot; an existing slot may only move (new
  * guest_phys_addr) or toggle KVMMU_MEM_LOG_DIRTY_PAGES; slots never
- * overlap in guest physical space (EEXIST); slot < KVMMU_MAX_MEMSLOTS.
+ * overlap in guest physical space (EEXIST); slot < KVMMU_MAX_MEMSLOTS; at
+ * most 2^31 pages a slot; the guest range must lie within what the VM's
+ * stage-2 format addresses (48 bits on every architecture today), else
+ * EINVAL. READONLY and LOG_DIRTY_PAGES may be combined (nothing is logged).
  */
 #define KVMMU_MEM_LOG_DIRTY_PAGES	(1u << 0)
 #define KVMMU_MEM_READONLY		(1u << 1)
@@ -117,8 +120,12 @@ struct kvmmu_gpa_access {
 #define KVMMU_GPA_ACCESS	_IOW(KVMMU_IO, 0x21, struct kvmmu_gpa_access)
 
 /*
- * The stage-2 translation of gpa, as it is now (nothing is faulted in).
- * pfn is reported only to CAP_SYS_ADMIN (0 otherwise), like pagemap.
+ * The stage-2 translation of gpa, as it is now (nothing is faulted in; a
+ * gpa nothing maps, slot or not, gives mapped = 0). pfn is that of gpa's
+ * own page, reported only to CAP_SYS_ADMIN (0 otherwise), like pagemap.
+ * YOUNG/DIRTY are the leaf's accessed and dirty state as the format keeps
+ * it (formats without a hardware dirty bit report writable leaves dirty);
+ * KVMMU_GPA_ACCESS, a software access, does not set them.
  */
 #define KVMMU_PROT_READ		(1u << 0)
 #define KVMMU_PROT_WRITE	(1u << 1)
@@ -149,8 +156,11 @@ struct kvmmu_translation {
 /*
  * Returns the slot's dirty bitmap (bit i: page i of the slot written since
  * the last call), clears it and write-protects the pages reported, like
- * KVM_GET_DIRTY_LOG. The slot must have KVMMU_MEM_LOG_DIRTY_PAGES (else
- * ENOENT); the buffer holds ALIGN(npages, 64) / 8 bytes.
+ * KVM_GET_DIRTY_LOG. Returns 0. The slot must exist and have
+ * KVMMU_MEM_LOG_DIRTY_PAGES (else ENOENT; slot >= KVMMU_MAX_MEMSLOTS:
+ * EINVAL); the buffer holds ALIGN(npages, 64) / 8 bytes and is written
+ * whole before any bit is cleared: if that fails (EFAULT) no bit is lost,
+ * though what of the buffer was writable may have been zeroed.
  */
 struct kvmmu_dirty_log {
 	__u32 slot;
@@ -163,8 +173,10 @@ struct kvmmu_dirty_log {
 
 /*
  * Faults [gpa, gpa + size) in as accesses of the given kind would (like
- * KVM_PRE_FAULT_MEMORY). Page-aligned; size <= 1 GiB per call. Errors as
- * KVMMU_GPA_ACCESS.
+ * KVM_PRE_FAULT_MEMORY; a write pre-fault marks the pages dirty in a
+ * logging slot, as a write fault does). Page-aligned; size <= 1 GiB per
+ * call. Errors as KVMMU_GPA_ACCESS; on an error, the pages before the
+ * failing one stay mapped. Each leaf installed counts as one fault.
  */
 struct kvmmu_pre_fault {
 	__u64 gpa;
