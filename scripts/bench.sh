@@ -7,7 +7,11 @@
 # and writes them to build/bench.json as
 #   {"<component>.<name>": {"value": v, "unit": "u"}, ...}
 # Google Benchmark's own JSON output is kept in build/bench-raw.json
-# (bench_runtime) and build/bench-raw-pgtable.json (bench_pgtable).
+# (bench_runtime), build/bench-raw-pgtable.json (bench_pgtable) and
+# build/bench-raw-mmu.json (bench_mmu). The fault-in and invalidation
+# figures of mmu.* without "host_" are measured inside QEMU on the stock
+# x86_64 kernel with real process memory (selftests/mmu/fault_perf_test
+# --perf; skip with KVMMU_BENCH_QEMU=0).
 # Each figure is the median of 5 repetitions: a benchmark's real time, or
 # for pgtable.* its one user counter (ns_per_page, bytes_per_page,
 # bytes_per_block), whose name gives the unit.
@@ -17,25 +21,37 @@ set -euo pipefail
 dir=$KVMMU_BUILD/host/bench
 raw=$KVMMU_BUILD/bench-raw.json
 raw_pgtable=$KVMMU_BUILD/bench-raw-pgtable.json
+raw_mmu=$KVMMU_BUILD/bench-raw-mmu.json
+guest=$KVMMU_BUILD/bench-guest.txt
 out=$KVMMU_BUILD/bench.json
 
 ensure_pkgs cmake g++-12 libgtest-dev libbenchmark-dev python3
 
 log "building benchmarks in $dir"
 { cmake -S "$KVMMU_ROOT/host" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DKVMMU_BENCH=ON &&
-	cmake --build "$dir" -j"$JOBS" --target bench_runtime bench_pgtable; } >&2
+	cmake --build "$dir" -j"$JOBS" --target bench_runtime bench_pgtable bench_mmu; } >&2
 
 log "running benchmarks"
 "$dir/bench_runtime" --benchmark_format=json --benchmark_repetitions=5 \
 	--benchmark_report_aggregates_only=true >"$raw"
 "$dir/bench_pgtable" --benchmark_format=json --benchmark_repetitions=5 \
 	--benchmark_report_aggregates_only=true >"$raw_pgtable"
+"$dir/bench_mmu" --benchmark_format=json --benchmark_repetitions=5 \
+	--benchmark_report_aggregates_only=true >"$raw_mmu"
 
-python3 - "$out" "$raw" "$raw_pgtable" <<'EOF'
+: >"$guest"
+if [ "${KVMMU_BENCH_QEMU:-1}" != 0 ]; then
+	log "running the fault-path benchmarks in QEMU (x86_64 stock kernel)"
+	"$KVMMU_ROOT/scripts/check-kernel.sh" x86_64 stock bench 2>&2 |
+		grep -E '^bench: ' >"$guest" || die "in-guest benchmarks failed"
+fi
+
+python3 - "$out" "$guest" "$raw" "$raw_pgtable" "$raw_mmu" <<'EOF'
 import json
+import re
 import sys
 
-out_path, raw_paths = sys.argv[1], sys.argv[2:]
+out_path, guest_path, raw_paths = sys.argv[1], sys.argv[2], sys.argv[3:]
 # User counters that are a benchmark's figure, and their units.
 counter_units = {"ns_per_page": "ns/page", "bytes_per_page": "B/page",
                  "bytes_per_block": "B/block"}
@@ -72,6 +88,27 @@ for path in ("per_page", "one_call"):
     assert fig["unit"] == base["unit"] == "ns/page"
     figures[f"pgtable.ept4_map_1g_4k_{path}_speedup_vs_baseline"] = {
         "value": base["value"] / fig["value"], "unit": "x"}
+
+# Memslot lookup: 32767 slots against one, same run (goal <= 2x).
+one = figures["mmu.memslot_lookup_1"]
+for n in (512, 32767):
+    fig = figures[f"mmu.memslot_lookup_{n}"]
+    assert fig["unit"] == one["unit"]
+    figures[f"mmu.memslot_lookup_{n}_vs_1"] = {"value": fig["value"] / one["value"], "unit": "x"}
+# Host fault-in: 2M-backed against 4K-backed, per base page.
+figures["mmu.host_fault_in_4k_vs_2m"] = {
+    "value": figures["mmu.host_fault_in_4k"]["value"] / figures["mmu.host_fault_in_2m"]["value"],
+    "unit": "x"}
+inv_all, inv_one = figures["mmu.host_invalidate_all_256m"], figures["mmu.host_invalidate_4k_of_256m"]
+assert inv_all["unit"] == inv_one["unit"]
+figures["mmu.host_invalidate_all_vs_4k"] = {"value": inv_all["value"] / inv_one["value"], "unit": "x"}
+
+# Figures the guest printed as "bench: <name> = <value> <unit>".
+with open(guest_path) as f:
+    for line in f:
+        m = re.match(r"bench: (\S+) = (\S+) (.+)$", line.strip())
+        if m:
+            figures[m.group(1)] = {"value": float(m.group(2)), "unit": m.group(3)}
 
 for name, fig in figures.items():
     fig["value"] = round(fig["value"], 3)

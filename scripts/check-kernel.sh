@@ -4,6 +4,8 @@
 #   LAYER kunit: kvmmu's KUnit/debug kernel for ARCH (built and cached)
 #   MODE  check (default): KUnit suites if present, selftests, reload cycles
 #         demo: the demo VMM only
+#         bench: the fault-path benchmarks in the guest; prints their
+#                "bench: ..." lines
 # Builds kvmmu (W=1) for that kernel, boots it under QEMU and prints
 # per-suite results and RESULT lines (see results.py).
 set -euo pipefail
@@ -65,6 +67,9 @@ log "QEMU run took $(( $(date +%s) - start ))s; console log: $work/console.log"
 
 if [ "$mode" = demo ]; then
 	sed -n '/kvmmu-demo:/,/kvmmu-demo: done/p' "$work/console.log" | sed 's/^\[[ 0-9.]*\] //'
+fi
+if [ "$mode" = bench ]; then
+	tr -d '\r' <"$work/console.log" | grep -E '^bench: ' || true
 fi
 nsuites=0
 [ "$layer" = kunit ] && nsuites=$(grep -cE '^KT_SUITE(_MM)?\(' "$KVMMU_ROOT/kunit/suites.c")
