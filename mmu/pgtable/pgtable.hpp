@@ -71,9 +71,9 @@ struct PtStats {
 // the pages: set_page_dirty, mark_page_accessed). `ia` and `size` are the
 // leaf's whole range, `oa` the output address of `ia`. A block unmapped
 // in part is split first; only its removed pieces are reported, each
-// with the block's state. Called under the MMU lock (exclusive), before
-// the TLB invalidation: the removed translations may still be in use
-// until unmap() returns.
+// with the block's state. Called under the MMU lock (exclusive; must not
+// sleep), before the TLB invalidation: the removed translations may still
+// be in use until unmap() returns.
 struct LeafSink {
 	virtual void removed(u64 ia, u64 size, u64 oa, Attrs attrs, bool young, bool dirty) = 0;
 
