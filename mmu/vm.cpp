@@ -643,25 +643,8 @@ VmStats Vm::stats()
 	s.dirty_faults = counters_.dirty_faults.load(Order::relaxed);
 	s.pages_unmapped = counters_.pages_unmapped.load(Order::relaxed);
 	pgt::PtStats ps = pt_->stats();
-	{
-		// Leaves by level, counted over the slots' ranges.
-		Memslots::ReadSection rs(slots_);
-		ReadGuard g(mmu_lock_);
-		for (u32 i = 0; i < rs.set().count(); i++) {
-			const Memslot *m = rs.set().at(i);
-			u64 end = to_gpa(m->end_gfn()).raw();
-			for (u64 a = to_gpa(m->base_gfn()).raw(); a < end;) {
-				pgt::Leaf l = pt_->get_leaf(a);
-				if (!l.mapped) {
-					a += kPageSize;
-					continue;
-				}
-				if (l.level < 3)
-					s.leaves[l.level]++;
-				a = l.ia + l.size;
-			}
-		}
-	}
+	for (unsigned l = 0; l < 3 && l < S2Format::levels; l++)
+		s.leaves[l] = ps.leaves[l];
 	s.table_pages = ps.tables;
 	s.tlb_flushes = ops_.flushes.load(Order::relaxed);
 	return s;

@@ -545,19 +545,24 @@ struct Env {
 	testing::AssertionResult check_tree() const
 	{
 		u64 tables = 0;
+		u64 leaves[kvmmu::pgt::kMaxLevels] = {};
 		std::string err;
-		walk_tables(root(), kRoot, 0, tables, err);
+		walk_tables(root(), kRoot, 0, tables, err, leaves);
 		if (!err.empty())
 			return testing::AssertionFailure() << err;
 		PtStats s = pt->stats();
 		if (s.tables != tables)
 			return testing::AssertionFailure() << "stats.tables " << s.tables << ", tables found " << tables;
+		for (unsigned l = 0; l < kvmmu::pgt::kMaxLevels; l++)
+			if (s.leaves[l] != leaves[l])
+				return testing::AssertionFailure() << "stats.leaves[" << l << "] " << s.leaves[l]
+								   << ", leaves found " << leaves[l];
 		u64 root_bytes = std::max<u64>(u64(8) << G.bits[kRoot], kvmmu::kPageSize);
 		if (s.table_bytes != root_bytes + (tables - 1) * PT::table_alloc_bytes())
 			return testing::AssertionFailure() << "stats.table_bytes " << s.table_bytes;
 		return testing::AssertionSuccess();
 	}
-	void walk_tables(u64 *t, unsigned level, u64 base, u64 &tables, std::string &err) const
+	void walk_tables(u64 *t, unsigned level, u64 base, u64 &tables, std::string &err, u64 *leaves) const
 	{
 		tables++;
 		u64 n = B(G.bits[level]), valid = 0;
@@ -572,6 +577,7 @@ struct Env {
 			if (!H::is_table(e, level)) {
 				if (level > G.max_leaf && err.empty())
 					err = "leaf at level " + std::to_string(level);
+				leaves[level]++;
 				continue;
 			}
 			u64 next = H::next(e);
@@ -582,7 +588,8 @@ struct Env {
 					err = "radix NLS " + std::to_string(e & 0x1f) + " at level " +
 					      std::to_string(level);
 			}
-			walk_tables(static_cast<u64 *>(kvmmu_plat_phys_to_virt(next)), level - 1, ia, tables, err);
+			walk_tables(static_cast<u64 *>(kvmmu_plat_phys_to_virt(next)), level - 1, ia, tables, err,
+				    leaves);
 		}
 		int refs = kvmmu_plat_page_refs(t);
 		if (u64(refs) != 1 + valid && err.empty())

@@ -57,7 +57,10 @@ struct Leaf {
 	bool dirty = false;
 };
 
+constexpr unsigned kMaxLevels = 5;
+
 struct PtStats {
+	u64 leaves[kMaxLevels] = {}; // valid leaves now, by level (0: base pages)
 	u64 tables = 0;		// live table allocations (root included)
 	u64 table_bytes = 0;
 	u64 tlb_flushes = 0;	// flush_tlb_range calls
@@ -163,6 +166,19 @@ private:
 	MmOps &ops_;
 	RwLock &lock_;
 	void *root_;
+	// Leaves by level: changed where entries become or stop being leaves
+	// (publication, break-before-make, private fills, unmap, and freeing
+	// tables, which count their leaves from their reference counts).
+	Atomic<u64> leaves_[F::levels];
+	void count_leaves(unsigned level, s64 n)
+	{
+		if (n)
+			leaves_[level].fetch_add(u64(n), Order::relaxed);
+	}
+	s64 leaf_delta(unsigned level, u64 old_e, u64 new_e) const
+	{
+		return s64(F::leaf(new_e, level)) - s64(F::leaf(old_e, level));
+	}
 	Atomic<u64> tables_;
 	Atomic<u64> table_bytes_;
 	Atomic<u64> tlb_flushes_;

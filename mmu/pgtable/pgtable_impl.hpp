@@ -115,13 +115,19 @@ void PageTable<F>::drop_table(void *table, unsigned level)
 {
 	auto *t = static_cast<u64 *>(table);
 	u64 n = u64(1) << F::bits_at(level);
+	// The table's count is 1 + its valid entries, whatever unmap()'s leaf
+	// reports cleared since: its leaves are those that are not tables.
+	u64 valid = u64(ops_.table_refs(table)) - 1, tables = 0;
 	if (level > 0) {
 		for (u64 i = 0; i < n; i++) {
 			u64 e = F::load(t[i]);
-			if (F::table(e, level))
+			if (F::table(e, level)) {
+				tables++;
 				drop_table(ops_.to_virt(F::oa(e, level)), level - 1);
+			}
 		}
 	}
+	count_leaves(level, -s64(valid - tables));
 	ops_.free_table(table, table_alloc_bytes());
 	tables_.fetch_sub(1);
 	table_bytes_.fetch_sub(table_alloc_bytes());
@@ -131,6 +137,8 @@ template <class F>
 PtStats PageTable<F>::stats() const
 {
 	PtStats s;
+	for (unsigned l = 0; l < F::levels && l < kMaxLevels; l++)
+		s.leaves[l] = leaves_[l].load(Order::relaxed);
 	s.tables = tables_.load();
 	s.table_bytes = table_bytes_.load();
 	s.tlb_flushes = tlb_flushes_.load();
@@ -273,14 +281,16 @@ template <class F>
 void PageTable<F>::unused_subtree(Op &op, void *table, unsigned level)
 {
 	auto *t = static_cast<u64 *>(table);
-	if (level > 0) {
-		const u64 n = u64(1) << F::bits_at(level);
-		for (u64 i = 0; i < n; i++) {
-			u64 e = F::load(t[i]);
-			if (F::table(e, level))
-				unused_subtree(op, ops_.to_virt(F::oa(e, level)), level - 1);
-		}
+	const u64 n = u64(1) << F::bits_at(level);
+	u64 leaves = 0;
+	for (u64 i = 0; i < n; i++) {
+		u64 e = F::load(t[i]);
+		if (level > 0 && F::table(e, level))
+			unused_subtree(op, ops_.to_virt(F::oa(e, level)), level - 1);
+		else if (F::leaf(e, level))
+			leaves++;
 	}
+	count_leaves(level, -s64(leaves)); // fill_table() counted them
 	unused_table(op, table);
 }
 
@@ -291,6 +301,7 @@ bool PageTable<F>::publish(Ctx &c, u64 e)
 	u64 expected = F::store(c.old);
 	if (!detail::cmpxchg_raw(c.ptep, expected, F::store(e)))
 		return false;
+	count_leaves(c.level, leaf_delta(c.level, c.old, e));
 	if (F::valid(e) && !F::valid(c.old))
 		ops_.get_table(c.table);
 	else if (!F::valid(e) && F::valid(c.old) && c.old != F::locked())
@@ -317,9 +328,11 @@ bool PageTable<F>::break_before_make(Op &op, Ctx &c, u64 e)
 		note_flush(op, c.ia, c.size);
 		return true;
 	}
+	const u64 old_e = c.old;
 	if (!break_entry(c))
 		return false;
 	make_entry(c, e);
+	count_leaves(c.level, leaf_delta(c.level, old_e, e));
 	return true;
 }
 
@@ -375,6 +388,7 @@ Result<typename PageTable<F>::Step> PageTable<F>::split_leaf(Op &op, Ctx &c)
 		lost_races_.fetch_add(1, Order::relaxed);
 		return Step::retry;
 	}
+	count_leaves(c.level - 1, s64(n));
 	return Step::descend;
 }
 
@@ -473,6 +487,7 @@ Result<void> PageTable<F>::fill_table(Op &op, void *table, unsigned level, u64 b
 		if (leaves && i >= lo && i < hi) {
 			u64 leaf_pa = pa + (base + i * size - op.start);
 			count += unsigned(hi - i);
+			count_leaves(level, s64(hi - i));
 			for (; i < hi; i++, leaf_pa += size)
 				t[i] = F::store(F::make_leaf(leaf_pa, level, attrs));
 			reached = base + hi * size;
@@ -546,8 +561,10 @@ Result<typename PageTable<F>::Step> PageTable<F>::visit_unmap(Op &op, Ctx &c)
 		if (op.sink)
 			report_subtree(op, child, c.level - 1, c.ia);
 		free_subtree(op, child, c.level - 1);
-	} else if (op.sink) {
-		report_leaf(op, last, c.ia, c.level);
+	} else {
+		count_leaves(c.level, -s64(F::leaf(last, c.level)));
+		if (op.sink)
+			report_leaf(op, last, c.ia, c.level);
 	}
 	return Step::next;
 }
@@ -821,6 +838,7 @@ Result<void> PageTable<F>::collapse(u64 ia, unsigned level)
 	if (dirty)
 		block = F::mkdirty(block);
 	make_entry(c, block);
+	count_leaves(level, 1); // the children's go when their table is freed
 	// The table entry counted once in its parent, as the block does now.
 	free_table(op, child, level - 1);
 	finish(op);
