@@ -420,6 +420,10 @@ bool kvmmu_plat_user_range_ok(uint64_t hva, uint64_t size)
 	return hva <= limit && size <= limit - hva;
 }
 
+void *kvmmu_plat_kvmalloc(size_t size, unsigned int gfp) { return kvmmu_plat_kmalloc(size, gfp); }
+void kvmmu_plat_kvfree(const void *ptr) { kvmmu_plat_kfree(ptr); }
+uint64_t kvmmu_plat_untagged_addr(uint64_t hva) { return hva; }
+
 void kvmmu_plat_kfree(const void *ptr)
 {
 	if (!ptr)
@@ -872,7 +876,7 @@ int kvmmu_plat_vma_flags(void *m, uint64_t hva)
 	       (v->flags & KVMMU_HOST_MAP_PFNMAP ? KVMMU_VMA_IO | KVMMU_VMA_PFNMAP : 0);
 }
 
-int kvmmu_plat_follow_pfn(void *m, uint64_t hva, uint64_t *pfn, bool *writable)
+int kvmmu_plat_follow_pfn(void *m, uint64_t hva, uint64_t *pfn, bool *writable, bool *referenced)
 {
 	count(&kvmmu_host_calls::follow_pfn);
 	auto *mm = static_cast<kvmmu_host_mm *>(m);
@@ -882,6 +886,11 @@ int kvmmu_plat_follow_pfn(void *m, uint64_t hva, uint64_t *pfn, bool *writable)
 		return -EINVAL;
 	*pfn = it->second.pfn;
 	*writable = it->second.writable;
+	std::lock_guard<std::mutex> g2(pages_lock);
+	PageState *p = page_state(*pfn);
+	*referenced = p && p->has_page;
+	if (*referenced)
+		p->refs++;
 	return 0;
 }
 
@@ -921,16 +930,6 @@ unsigned int kvmmu_plat_host_mapping_shift(void *m, uint64_t hva)
 			return 12;
 	}
 	return 21;
-}
-
-int kvmmu_plat_pfn_try_get(uint64_t pfn)
-{
-	std::lock_guard<std::mutex> g(pages_lock);
-	PageState *p = page_state(pfn);
-	if (!p || !p->has_page)
-		return KVMMU_PFN_NO_PAGE;
-	p->refs++;
-	return KVMMU_PFN_REFERENCED;
 }
 
 bool kvmmu_plat_pfn_has_page(uint64_t pfn)

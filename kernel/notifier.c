@@ -16,12 +16,14 @@ static struct kvmmu_notifier *to_kn(struct mmu_notifier *mn)
 static int kvmmu_mn_invalidate_range_start(struct mmu_notifier *mn,
 					   const struct mmu_notifier_range *range)
 {
-	bool blockable = mmu_notifier_range_blockable(range);
-	int r = kvmmu_vm_invalidate_range_start(to_kn(mn)->vm, range->start, range->end,
-						blockable);
-
-	/* The mm accepts only -EAGAIN, and only from non-blockable ranges. */
-	return (r == -EAGAIN && !blockable) ? r : 0;
+	/*
+	 * Never -EAGAIN: on 6.1 a subscriber with invalidate_range_end that
+	 * fails a start trips a WARN and still gets the end. The hook does
+	 * not sleep, so non-blockable ranges are handled like the others.
+	 */
+	kvmmu_vm_invalidate_range_start(to_kn(mn)->vm, range->start, range->end,
+					mmu_notifier_range_blockable(range));
+	return 0;
 }
 
 static void kvmmu_mn_invalidate_range_end(struct mmu_notifier *mn,

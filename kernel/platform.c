@@ -55,6 +55,16 @@ void kvmmu_plat_kfree(const void *ptr)
 	kfree(ptr);
 }
 
+void *kvmmu_plat_kvmalloc(size_t size, unsigned int gfp)
+{
+	return kvmalloc(size, to_gfp(gfp));
+}
+
+void kvmmu_plat_kvfree(const void *ptr)
+{
+	kvfree(ptr);
+}
+
 void *kvmmu_plat_alloc_pages(unsigned int order, unsigned int gfp)
 {
 	struct page *page = alloc_pages(to_gfp(gfp), order);
@@ -219,6 +229,11 @@ bool kvmmu_plat_user_range_ok(uint64_t hva, uint64_t size)
 	return access_ok((void __user *)(unsigned long)hva, size);
 }
 
+uint64_t kvmmu_plat_untagged_addr(uint64_t hva)
+{
+	return untagged_addr(hva);
+}
+
 void kvmmu_plat_might_sleep(const char *file, int line)
 {
 	__might_sleep(file, line);
@@ -261,7 +276,7 @@ bool kvmmu_plat_mm_get(void *mm)
 
 void kvmmu_plat_mm_put(void *mm)
 {
-	mmput(mm);
+	mmput_async(mm);
 }
 
 bool kvmmu_plat_mm_is_current(const void *mm)
@@ -317,8 +332,12 @@ int kvmmu_plat_vma_flags(void *mm, uint64_t hva)
 	       (vma->vm_flags & VM_PFNMAP ? KVMMU_VMA_PFNMAP : 0);
 }
 
-int kvmmu_plat_follow_pfn(void *mm, uint64_t hva, uint64_t *pfn, bool *writable)
+static struct page *kvmmu_pfn_page(uint64_t pfn);
+
+int kvmmu_plat_follow_pfn(void *mm, uint64_t hva, uint64_t *pfn, bool *writable,
+			  bool *referenced)
 {
+	struct page *page;
 	spinlock_t *ptl;
 	pte_t *ptep;
 	int r = follow_pte(mm, hva, &ptep, &ptl);
@@ -327,8 +346,13 @@ int kvmmu_plat_follow_pfn(void *mm, uint64_t hva, uint64_t *pfn, bool *writable)
 		return r;
 	*pfn = pte_pfn(*ptep);
 	*writable = pte_write(*ptep);
+	/* Referenced under the pte lock: the page cannot be freed meanwhile. */
+	page = kvmmu_pfn_page(*pfn);
+	*referenced = page && get_page_unless_zero(page);
+	if (page && !*referenced)
+		r = -EFAULT;
 	pte_unmap_unlock(ptep, ptl);
-	return 0;
+	return r;
 }
 
 int kvmmu_plat_fixup_user_fault(void *mm, uint64_t hva, bool write, bool *unlocked)
@@ -383,19 +407,6 @@ static struct page *kvmmu_pfn_page(uint64_t pfn)
 	return PageReserved(page) ? NULL : page;
 }
 
-int kvmmu_plat_pfn_try_get(uint64_t pfn)
-{
-	struct page *page = kvmmu_pfn_page(pfn);
-
-	if (!page)
-		return KVMMU_PFN_NO_PAGE;
-	/*
-	 * The reference goes to the folio: the tail pages of a THP have no
-	 * count of their own (put_page() of a tail page drops the folio's).
-	 */
-	return folio_try_get(page_folio(page)) ? KVMMU_PFN_REFERENCED : -EFAULT;
-}
-
 bool kvmmu_plat_pfn_has_page(uint64_t pfn)
 {
 	return kvmmu_pfn_page(pfn) != NULL;
@@ -403,7 +414,12 @@ bool kvmmu_plat_pfn_has_page(uint64_t pfn)
 
 bool kvmmu_plat_pfn_is_ram(uint64_t pfn)
 {
-	return pfn_valid(pfn);
+#ifdef CONFIG_ARM64
+	/* NOMAP (firmware) memory has a memmap but no linear mapping. */
+	if (!pfn_is_map_memory(pfn))
+		return false;
+#endif
+	return is_zero_pfn(pfn) || kvmmu_pfn_page(pfn) != NULL;
 }
 
 void kvmmu_plat_pfn_put(uint64_t pfn)

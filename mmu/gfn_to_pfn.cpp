@@ -17,8 +17,13 @@ Result<PfnInfo> remapped_pfn(void *mm, Hva hva, u32 flags)
 {
 	const bool write = flags & kPfnWrite;
 	u64 pfn;
-	bool writable;
-	int r = kvmmu_plat_follow_pfn(mm, hva.raw(), &pfn, &writable);
+	bool writable, referenced;
+	// A VM_MIXEDMAP range may hold ordinary pages: those are referenced
+	// (under the pte lock) so the release rules are the same as for GUP'd
+	// pages; a page found with a zero count is being freed: -EFAULT.
+	int r = kvmmu_plat_follow_pfn(mm, hva.raw(), &pfn, &writable, &referenced);
+	if (r == -KVMMU_EFAULT)
+		return Errno::fault;
 	if (r) {
 		bool unlocked = false;
 		r = kvmmu_plat_fixup_user_fault(mm, hva.raw(), write, &unlocked);
@@ -26,23 +31,18 @@ Result<PfnInfo> remapped_pfn(void *mm, Hva hva, u32 flags)
 			return Errno::again;
 		if (r)
 			return Error::from_kernel(r);
-		r = kvmmu_plat_follow_pfn(mm, hva.raw(), &pfn, &writable);
+		r = kvmmu_plat_follow_pfn(mm, hva.raw(), &pfn, &writable, &referenced);
 		if (r)
 			return Error::from_kernel(r);
 	}
-	if (write && !writable)
-		return Errno::perm;
 	PfnInfo p;
 	p.pfn = Pfn(pfn);
+	p.referenced = p.has_page = referenced;
+	if (write && !writable) {
+		release_pfn(p, false, false);
+		return Errno::perm;
+	}
 	p.writable = writable && (write || (flags & kPfnMapWritable));
-	// A VM_MIXEDMAP range may hold ordinary pages: take a reference on
-	// those so the release rules are the same as for GUP'd pages. A page
-	// found with a zero count is being freed: not usable.
-	r = kvmmu_plat_pfn_try_get(pfn);
-	if (r < 0)
-		return Errno::fault;
-	p.referenced = r == KVMMU_PFN_REFERENCED;
-	p.has_page = p.referenced;
 	p.ram = kvmmu_plat_pfn_is_ram(pfn);
 	return p;
 }
@@ -87,6 +87,15 @@ Result<PfnInfo> locked_hva_to_pfn(void *mm, Hva hva, u32 flags)
 		p.pfn = Pfn(pfn);
 		p.writable = write;
 		p.referenced = p.has_page = p.ram = true;
+		// A read that may map writable: if the page is writable without
+		// a fault now (no COW to break), take that one instead.
+		u64 wpfn;
+		if (!write && (flags & kPfnMapWritable) && kvmmu_plat_mm_is_current(mm) &&
+		    kvmmu_plat_gup_fast_one(hva.raw(), true, &wpfn) == 1) {
+			kvmmu_plat_pfn_put(pfn);
+			p.pfn = Pfn(wpfn);
+			p.writable = true;
+		}
 		return p;
 	}
 }

@@ -9,10 +9,12 @@ bool overlaps(u64 s1, u64 e1, u64 s2, u64 e2) { return s1 < e2 && s2 < e1; }
 
 void InvalidationTracker::start(u64 start, u64 end)
 {
-	if (nactive_ < kActive)
+	if (nactive_ < kActive) {
 		active_[nactive_++] = {start, end};
-	else
-		overflow_++;
+		return;
+	}
+	overflow_span_ = overflow_++ ? Range{min(overflow_span_.start, start), max(overflow_span_.end, end)}
+				     : Range{start, end};
 }
 
 Result<void> InvalidationTracker::end(u64 start, u64 end)
@@ -23,7 +25,7 @@ Result<void> InvalidationTracker::end(u64 start, u64 end)
 			break;
 	if (i < nactive_)
 		active_[i] = active_[--nactive_];
-	else if (overflow_)
+	else if (overflow_ && overflow_span_.start <= start && end <= overflow_span_.end)
 		overflow_--;
 	else
 		return Errno::inval;

@@ -31,8 +31,9 @@ public:
 	unsigned in_flight() const { return nactive_ + unsigned(overflow_); }
 
 	void start(u64 start, u64 end);
-	// -EINVAL, and nothing changes, if no invalidation is in flight or none
-	// of [start, end) is (an end without its start).
+	// -EINVAL, and nothing changes, for an end without its start: no
+	// in-flight range equals [start, end) (or, for ranges beyond the
+	// tracked ones, lies within their span).
 	Result<void> end(u64 start, u64 end);
 	bool retry(u64 start, u64 end, u64 snapshot) const;
 
@@ -47,6 +48,7 @@ private:
 	Range active_[kActive] = {};
 	unsigned nactive_ = 0;
 	u64 overflow_ = 0;		// in flight, not in active_
+	Range overflow_span_ = {};	// covers every range counted in overflow_
 	Done history_[kHistory] = {};	// history_[s % kHistory] ended at seq s
 	Atomic<u64> seq_;		// completed invalidations
 };

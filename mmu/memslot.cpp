@@ -9,7 +9,7 @@ Memslot::Memslot(const MemslotDesc &d)
 {
 }
 
-Memslot::~Memslot() { kfree(dirty_); }
+Memslot::~Memslot() { kvmmu_plat_kvfree(dirty_); }
 
 void Memslot::mark_dirty(Gfn g) const
 {
@@ -23,27 +23,35 @@ MemslotSet::~MemslotSet()
 {
 	for (u32 i = 0; i < index_nnodes_; i++)
 		kfree(index_nodes_[i]);
-	kfree(index_nodes_);
-	kfree(by_gfn_);
-	kfree(by_hva_);
-	kfree(hva_max_end_);
+	kvmmu_plat_kvfree(index_nodes_);
+	kvmmu_plat_kvfree(by_gfn_);
+	kvmmu_plat_kvfree(by_hva_);
+	kvmmu_plat_kvfree(hva_max_end_);
 }
 
-MemslotSet *MemslotSet::alloc(u32 n)
+// Arrays of up to 32767 entries: kvmalloc, so no high-order allocation is
+// needed when memory is fragmented.
+static void *slot_array(size_t bytes)
+{
+	return kvmmu_plat_kvmalloc(bytes, (gfp::kernel | gfp::account).raw());
+}
+
+MemslotSet *MemslotSet::alloc(u32 n, u32 nhva)
 {
 	MemslotSet *s = make<MemslotSet>(gfp::kernel | gfp::account);
 	if (!s)
 		return nullptr;
 	s->n_ = n;
-	if (n) {
-		size_t ptrs = sizeof(Memslot *) * n;
-		s->by_gfn_ = static_cast<Memslot **>(kmalloc(ptrs, alignof(Memslot *), gfp::kernel | gfp::account));
-		s->by_hva_ = static_cast<Memslot **>(kmalloc(ptrs, alignof(Memslot *), gfp::kernel | gfp::account));
-		s->hva_max_end_ = static_cast<u64 *>(kmalloc(sizeof(u64) * n, alignof(u64), gfp::kernel | gfp::account));
-		if (!s->by_gfn_ || !s->by_hva_ || !s->hva_max_end_) {
-			destroy(s);
-			return nullptr;
-		}
+	s->nhva_ = nhva;
+	if (n)
+		s->by_gfn_ = static_cast<Memslot **>(slot_array(sizeof(Memslot *) * n));
+	if (nhva) {
+		s->by_hva_ = static_cast<Memslot **>(slot_array(sizeof(Memslot *) * nhva));
+		s->hva_max_end_ = static_cast<u64 *>(slot_array(sizeof(u64) * nhva));
+	}
+	if ((n && !s->by_gfn_) || (nhva && (!s->by_hva_ || !s->hva_max_end_))) {
+		destroy(s);
+		return nullptr;
 	}
 	return s;
 }
@@ -143,8 +151,7 @@ bool MemslotSet::build_index()
 	// about one per 512 slots laid out regularly. The budget bounds odd
 	// layouts; past it, entries fall back to searching their run.
 	index_budget_ = 8 + n_ / 2;
-	index_nodes_ = static_cast<u64 **>(kmalloc(sizeof(u64 *) * index_budget_, alignof(u64 *),
-						   gfp::kernel | gfp::account));
+	index_nodes_ = static_cast<u64 **>(slot_array(sizeof(u64 *) * index_budget_));
 	if (!index_nodes_)
 		return false;
 	const u64 max_end = n_ ? by_gfn_[n_ - 1]->end_gfn().raw() : 1;
@@ -188,7 +195,7 @@ Memslots::Memslots() { KVMMU_LOCK_INIT(update_lock_); }
 Result<void> Memslots::init()
 {
 	KVMMU_TRY_VOID(KVMMU_SRCU_INIT(srcu_));
-	MemslotSet *empty = MemslotSet::alloc(0);
+	MemslotSet *empty = MemslotSet::alloc(0, 0);
 	if (empty && !empty->build_index()) {
 		destroy(empty);
 		empty = nullptr;
@@ -253,6 +260,10 @@ Result<void> Memslots::update(const MemslotDesc &d, MemslotListener *listener)
 		return Errno::inval;
 	if (d.size && !kvmmu_plat_user_range_ok(d.hva, d.size))
 		return Errno::inval;
+	// Invalidations come with untagged addresses: a tagged hva (arm64 TBI)
+	// would never match them.
+	if (kvmmu_plat_untagged_addr(d.hva) != d.hva)
+		return Errno::inval;
 	KVMMU_MIGHT_SLEEP();
 
 	MutexGuard g(update_lock_);
@@ -284,8 +295,9 @@ Result<void> Memslots::update(const MemslotDesc &d, MemslotListener *listener)
 		if (!created)
 			return Errno::nomem;
 		if (d.flags & kMemLogDirtyPages) {
-			created->dirty_ = static_cast<u64 *>(kmalloc(created->dirty_bitmap_bytes(), 8,
-				gfp::kernel | gfp::account | gfp::zero));
+			// Up to 256 MiB for the largest slot: kvmalloc.
+			created->dirty_ = static_cast<u64 *>(kvmmu_plat_kvmalloc(created->dirty_bitmap_bytes(),
+				(gfp::kernel | gfp::account | gfp::zero).raw()));
 			if (!created->dirty_) {
 				destroy(created);
 				return Errno::nomem;
@@ -293,35 +305,75 @@ Result<void> Memslots::update(const MemslotDesc &d, MemslotListener *listener)
 		}
 	}
 
-	u32 n = old->n_ - (prev ? 1 : 0) + (created ? 1 : 0);
-	MemslotSet *next = MemslotSet::alloc(n);
+	// A slot that goes away or moves is first hidden from faults while
+	// invalidations still find it by host address (KVM's "invalid" slot):
+	// after readers of the old set are gone, its mappings are dropped, and
+	// no invalidation of its host range can miss them meanwhile. Both new
+	// sets are built before either is published, so nothing can fail half
+	// way.
+	const bool retire = prev && (!d.size || d.gpa != to_gpa(prev->base_gfn()).raw());
+	MemslotSet *mid = nullptr;
+	if (retire) {
+		mid = make_set(old, prev, nullptr, true);
+		if (!mid) {
+			destroy(created);
+			return Errno::nomem;
+		}
+		mid->generation_ = old->generation_ + 1;
+	}
+	MemslotSet *next = make_set(old, prev, created, false);
 	if (!next) {
+		destroy(mid);
 		destroy(created);
 		return Errno::nomem;
 	}
-	copy_sorted(next->by_gfn_, old->by_gfn_, old->n_, prev, created,
+	next->generation_ = old->generation_ + (retire ? 2 : 1);
+
+	if (retire) {
+		current_.store(mid, Order::release);
+		srcu_.synchronize(); // no fault uses `prev` any more
+		if (listener)
+			listener->retiring(prev);
+	}
+	current_.store(next, Order::release);
+	srcu_.synchronize(); // no reader sees `old` (or `mid`) any more
+	// Bits the old slot's log took until now go to its successor.
+	if (prev && created && prev->dirty_ && created->dirty_) {
+		for (u64 w = 0; w < prev->dirty_bitmap_bytes() / 8; w++)
+			if (prev->dirty_[w])
+				__atomic_fetch_or(&created->dirty_[w], prev->dirty_[w], __ATOMIC_RELAXED);
+	}
+	if (listener)
+		listener->committed(prev, created);
+	destroy(const_cast<Memslot *>(prev));
+	destroy(mid);
+	destroy(old);
+	return {};
+}
+
+// A new set: `old` without `skip`, with `add`; `keep_hva` keeps `skip` in
+// the by-host-address order (only).
+MemslotSet *Memslots::make_set(const MemslotSet *old, const Memslot *skip, Memslot *add, bool keep_hva)
+{
+	const u32 n = old->n_ - (skip ? 1 : 0) + (add ? 1 : 0);
+	const u32 nhva = old->nhva_ - (skip && !keep_hva ? 1 : 0) + (add ? 1 : 0);
+	MemslotSet *next = MemslotSet::alloc(n, nhva);
+	if (!next)
+		return nullptr;
+	copy_sorted(next->by_gfn_, old->by_gfn_, old->n_, skip, add,
 		    [](const Memslot *x, const Memslot *y) { return x->base_gfn() < y->base_gfn(); });
-	copy_sorted(next->by_hva_, old->by_hva_, old->n_, prev, created,
+	copy_sorted(next->by_hva_, old->by_hva_, old->nhva_, keep_hva ? nullptr : skip, add,
 		    [](const Memslot *x, const Memslot *y) { return x->hva() < y->hva(); });
 	u64 m = 0;
-	for (u32 i = 0; i < n; i++) {
+	for (u32 i = 0; i < nhva; i++) {
 		m = max(m, next->by_hva_[i]->hva_end().raw());
 		next->hva_max_end_[i] = m;
 	}
 	if (!next->build_index()) {
 		destroy(next);
-		destroy(created);
-		return Errno::nomem;
+		return nullptr;
 	}
-	next->generation_ = old->generation_ + 1;
-
-	current_.store(next, Order::release);
-	srcu_.synchronize(); // no reader sees `old` any more
-	if (listener)
-		listener->committed(prev, created);
-	destroy(const_cast<Memslot *>(prev));
-	destroy(old);
-	return {};
+	return next;
 }
 
 } // namespace kvmmu

@@ -53,6 +53,7 @@ public:
 	// Word `i` of the dirty bitmap, cleared atomically (a concurrent
 	// mark_dirty() lands in this word or the next read of it).
 	u64 take_dirty_word(u64 i) const { return __atomic_exchange_n(&dirty_[i], 0, __ATOMIC_ACQ_REL); }
+	void restore_dirty_word(u64 i, u64 bits) const { __atomic_fetch_or(&dirty_[i], bits, __ATOMIC_RELAXED); }
 
 private:
 	friend class Memslots;
@@ -88,7 +89,7 @@ private:
 	template <class T> friend void kvmmu::destroy(T *);
 	MemslotSet() = default;
 	~MemslotSet();
-	static MemslotSet *alloc(u32 n);
+	static MemslotSet *alloc(u32 n, u32 nhva);
 	// Builds the gfn index over by_gfn_; false: out of memory.
 	bool build_index();
 	u64 index_entry(unsigned level, u64 base, u32 lo, u32 hi);
@@ -109,7 +110,8 @@ private:
 	u32 index_nnodes_ = 0, index_budget_ = 0;
 
 	u64 generation_ = 0;
-	u32 n_ = 0;
+	u32 n_ = 0;			// slots faults see (by_gfn_)
+	u32 nhva_ = 0;			// slots invalidations see (by_hva_): one more while one retires
 	Memslot **by_gfn_ = nullptr;	// sorted by base gfn (ranges disjoint)
 	Memslot **by_hva_ = nullptr;	// sorted by host start
 	u64 *hva_max_end_ = nullptr;	// max host end of by_hva_[0..i]
@@ -123,6 +125,9 @@ public:
 	// `old_slot`: the slot replaced or deleted (nullptr on create);
 	// `new_slot`: the slot created or replacing it (nullptr on delete).
 	virtual void committed(const Memslot *old_slot, const Memslot *new_slot) = 0;
+	// A slot being deleted or moved: faults no longer find it (and none
+	// still uses it), invalidations still do. Drop what it mapped.
+	virtual void retiring(const Memslot *old_slot) = 0;
 
 protected:
 	~MemslotListener() = default;
@@ -156,6 +161,8 @@ public:
 	u64 generation() const { return current_.load(Order::acquire)->generation(); }
 
 private:
+	static MemslotSet *make_set(const MemslotSet *old, const Memslot *skip, Memslot *add, bool keep_hva);
+
 	Mutex update_lock_;
 	mutable Srcu srcu_;
 	Atomic<MemslotSet *> current_;
@@ -167,7 +174,7 @@ void MemslotSet::for_each_hva_overlap(Hva start, Hva end, Fn &&fn) const
 {
 	// Slots are sorted by start; scan back from the last one starting
 	// before `end` while some earlier slot could still reach `start`.
-	u32 lo = 0, hi = n_;
+	u32 lo = 0, hi = nhva_;
 	while (lo < hi) {
 		u32 mid = (lo + hi) / 2;
 		if (by_hva_[mid]->hva() < end)

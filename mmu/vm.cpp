@@ -95,18 +95,24 @@ Result<void> Vm::set_memory_region(const MemslotDesc &d)
 	return slots_.update(d, this);
 }
 
-// Runs once no fault can still be using the old slot: what it mapped goes,
-// and a slot that starts logging has its pages write-protected.
-void Vm::committed(const Memslot *old_slot, const Memslot *new_slot)
+// A deleted or moved slot, hidden from faults but still found by
+// invalidations: what it mapped goes.
+void Vm::retiring(const Memslot *old_slot)
 {
 	WriteGuard g(mmu_lock_);
-	if (old_slot && (!new_slot || new_slot->base_gfn() != old_slot->base_gfn()))
-		zap_gpa(to_gpa(old_slot->base_gfn()).raw(), to_gpa(old_slot->end_gfn()).raw());
-	if (new_slot && new_slot->logging_dirty() && old_slot) {
-		u64 s = to_gpa(new_slot->base_gfn()).raw();
-		auto r = pt_->wrprotect(s, new_slot->npages() << kPageShift);
-		(void)r; // a range checked at creation: cannot fail
-	}
+	zap_gpa(to_gpa(old_slot->base_gfn()).raw(), to_gpa(old_slot->end_gfn()).raw());
+}
+
+// A slot that starts logging has its pages write-protected, so the next
+// write to each is seen.
+void Vm::committed(const Memslot *old_slot, const Memslot *new_slot)
+{
+	if (!old_slot || !new_slot || !new_slot->logging_dirty() || old_slot->logging_dirty() ||
+	    old_slot->base_gfn() != new_slot->base_gfn())
+		return;
+	WriteGuard g(mmu_lock_);
+	auto r = pt_->wrprotect(to_gpa(new_slot->base_gfn()).raw(), new_slot->npages() << kPageShift);
+	(void)r; // a range checked at creation: cannot fail
 }
 
 // ---------------------------------------------------------------------------
@@ -401,14 +407,26 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 			} else {
 				a.mt = pgt::MemType::device;
 			}
-			u64 ia = gpa.raw() & ~(size - 1);
-			u64 pa = (p.pfn.raw() << kPageShift) - (gpa.raw() - ia);
-			mapped = pt_->map(ia, size, pa, a, nullptr, &cache);
+			const u64 ia = gpa.raw() & ~(size - 1);
+			const u64 pa = (p.pfn.raw() << kPageShift) - (gpa.raw() - ia);
+			// A parallel fault may have mapped this page already, maybe
+			// with more rights (a write fault racing this read): keep
+			// a leaf of the same page that allows this access.
+			pgt::Leaf cur = pt_->get_leaf(gpa.raw());
+			const u32 need = pgt::kRead | (write ? pgt::kWrite : 0);
+			if (cur.mapped && cur.oa == (p.pfn.raw() << kPageShift) &&
+			    (cur.attrs.prot & need) == need && cur.attrs.mt == a.mt) {
+				level = cur.level;
+				mapped = Result<void>();
+			} else {
+				mapped = pt_->map(ia, S2Format::size_of(level), pa, a, nullptr, &cache);
+			}
 			if (mapped) {
 				fr.level = level;
-				fr.size = size;
+				fr.size = S2Format::size_of(level);
 				fr.pfn = p.pfn;
-				fr.writable = p.writable;
+				fr.writable = p.writable || (cur.mapped && level == cur.level &&
+							     (cur.attrs.prot & pgt::kWrite));
 				if (logging && write) {
 					slot.mark_dirty(gfn);
 					counters_.dirty_faults.fetch_add(1, Order::relaxed);
@@ -494,17 +512,15 @@ Result<void> Vm::access(Gpa gpa, u64 len, u64 ubuf, bool write)
 	if (!len || gpa.raw() + len < gpa.raw() || ubuf + len < ubuf)
 		return Errno::inval;
 	KVMMU_MIGHT_SLEEP();
-	const u32 acc = write ? kAccessWrite : 0;
-	// Writes go through a bounce page: a copy from user memory that fails
-	// half-way must leave guest memory untouched (copy_from_user() would
-	// zero the rest of its destination).
-	u8 *bounce = nullptr;
-	if (write) {
-		bounce = static_cast<u8 *>(kmalloc(kPageSize, kPageSize, gfp::kernel));
-		if (!bounce)
-			return Errno::nomem;
-	}
-	auto r = access_pages(gpa, len, ubuf, acc, bounce);
+	// Bytes move between the user buffer and this bounce page outside the
+	// MMU lock (user copies may fault), and between the bounce page and
+	// guest memory under it, so the page cannot be invalidated, COW-shared
+	// or write-protected for dirty logging in between, and a user copy
+	// that fails half-way leaves guest memory untouched.
+	u8 *bounce = static_cast<u8 *>(kmalloc(kPageSize, kPageSize, gfp::kernel));
+	if (!bounce)
+		return Errno::nomem;
+	auto r = access_pages(gpa, len, ubuf, write ? kAccessWrite : 0, bounce);
 	kfree(bounce);
 	return r;
 }
@@ -513,54 +529,45 @@ Result<void> Vm::access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce)
 {
 	const bool write = acc & kAccessWrite;
 	while (len) {
-		u64 chunk = min<u64>(len, kPageSize - page_offset(gpa));
-		u64 pfn = 0;
-		int ref;
+		const u64 chunk = min<u64>(len, kPageSize - page_offset(gpa));
+		if (write && kvmmu_plat_copy_from_user(bounce, ubuf, chunk))
+			return Errno::fault;
 		for (;;) {
-			bool hit = false;
+			enum { miss, done, device } what = miss;
 			{
 				ReadGuard g(mmu_lock_);
 				pgt::Leaf l = pt_->get_leaf(gpa.raw());
 				if (l.mapped && (!write || (l.attrs.prot & pgt::kWrite))) {
-					pfn = leaf_pfn(l);
-					// Referenced under the lock: an invalidation cannot
-					// free the page until we are done with it.
-					ref = kvmmu_plat_pfn_try_get(pfn);
-					hit = true;
+					const u64 pfn = leaf_pfn(l);
+					// Device memory is not touched through the
+					// linear map (no struct page, or not RAM).
+					if (l.attrs.mt != pgt::MemType::normal_wb ||
+					    !kvmmu_plat_pfn_is_ram(pfn)) {
+						what = device;
+					} else {
+						u8 *va = static_cast<u8 *>(kvmmu_plat_kmap_pfn(pfn));
+						if (write)
+							__builtin_memcpy(va + page_offset(gpa), bounce, chunk);
+						else
+							__builtin_memcpy(bounce, va + page_offset(gpa), chunk);
+						kvmmu_plat_kunmap(va);
+						// A written page is dirty (the zero page is
+						// never mapped writable).
+						if (write)
+							kvmmu_plat_pfn_mark_dirty(pfn);
+						what = done;
+					}
 				}
 			}
-			if (hit)
+			if (what == device)
+				return Errno::opnotsupp;
+			if (what == done)
 				break;
 			auto fr = fault(gpa, acc);
 			if (!fr)
 				return fr.error();
 		}
-		if (ref < 0)
-			return Errno::fault;
-		if (write && kvmmu_plat_copy_from_user(bounce, ubuf, chunk)) {
-			if (ref == KVMMU_PFN_REFERENCED)
-				kvmmu_plat_pfn_put(pfn);
-			return Errno::fault;
-		}
-		// Memory without a refcounted page: RAM the kernel reserves (the
-		// zero page a read of untouched anonymous memory maps) stays put
-		// and is read through the linear map; device memory is not
-		// accessed this way.
-		if (ref == KVMMU_PFN_NO_PAGE && (write || !kvmmu_plat_pfn_is_ram(pfn)))
-			return Errno::opnotsupp;
-		u8 *va = static_cast<u8 *>(kvmmu_plat_kmap_pfn(pfn));
-		size_t left = 0;
-		if (write)
-			__builtin_memcpy(va + page_offset(gpa), bounce, chunk);
-		else
-			left = kvmmu_plat_copy_to_user(ubuf, va + page_offset(gpa), chunk);
-		kvmmu_plat_kunmap(va);
-		if (ref == KVMMU_PFN_REFERENCED) {
-			if (write)
-				kvmmu_plat_pfn_mark_dirty(pfn);
-			kvmmu_plat_pfn_put(pfn);
-		}
-		if (left)
+		if (!write && kvmmu_plat_copy_to_user(ubuf, bounce, chunk))
 			return Errno::fault;
 		gpa = gpa + chunk;
 		ubuf += chunk;
@@ -611,8 +618,13 @@ Result<u64> Vm::get_dirty_log(u32 slot_id, u64 ubuf)
 				}
 			}
 		}
-		if (kvmmu_plat_copy_to_user(ubuf + w0 * 8, buf, n * 8))
+		if (kvmmu_plat_copy_to_user(ubuf + w0 * 8, buf, n * 8)) {
+			// The buffer went away under us: the bits taken stay
+			// logged for the next call.
+			for (u64 i = 0; i < n; i++)
+				s->restore_dirty_word(w0 + i, buf[i]);
 			return Errno::fault;
+		}
 	}
 	kvmmu_plat_trace_dirty_log(this, slot_id, dirty);
 	return dirty;

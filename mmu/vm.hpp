@@ -99,6 +99,7 @@ private:
 
 	// MemslotListener
 	void committed(const Memslot *old_slot, const Memslot *new_slot) override;
+	void retiring(const Memslot *old_slot) override;
 
 	class S2Ops final : public pgt::CachedMmOps {
 	public:

@@ -83,6 +83,19 @@ TEST(InvalidationTrackerTest, TooManyInFlightRetriesEverything)
 	EXPECT_FALSE(t.retry(0x7000000, 0x7001000, t.seq()));
 }
 
+TEST(InvalidationTrackerTest, UnpairedEndRejectedBeyondTrackedRanges)
+{
+	InvalidationTracker t;
+	const unsigned n = InvalidationTracker::kActive + 2;
+	for (unsigned i = 0; i < n; i++)
+		t.start(i * 0x10000, i * 0x10000 + 0x1000);
+	// Nothing in flight covers it: rejected, nothing changes.
+	EXPECT_EQ(t.end(0x70000000, 0x70001000).error(), kvmmu::Errno::inval);
+	EXPECT_EQ(t.in_flight(), n);
+	for (unsigned i = 0; i < n; i++)
+		ASSERT_TRUE(t.end(i * 0x10000, i * 0x10000 + 0x1000).ok());
+}
+
 TEST(InvalidationTrackerTest, LostHistoryRetries)
 {
 	InvalidationTracker t;

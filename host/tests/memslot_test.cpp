@@ -287,3 +287,93 @@ TEST_F(MemslotTest, IndexAgreesWithLinearSearch)
 }
 
 } // namespace
+
+namespace {
+
+// Deleting or moving a slot hides it from gfn lookups first while host
+// address lookups (invalidations) still find it; the listener drops its
+// mappings in that window, then the final set is published.
+struct WindowProbe final : MemslotListener {
+	Memslots *m = nullptr;
+	u64 old_gpa = 0, hva = 0;
+	int retiring_calls = 0, committed_calls = 0;
+	bool hidden_from_faults = false, seen_by_invalidations = false;
+	void retiring(const Memslot *old) override
+	{
+		retiring_calls++;
+		Memslots::ReadSection r(*m);
+		hidden_from_faults = r.set().find_gfn(to_gfn(Gpa(old_gpa))) == nullptr &&
+				     r.set().find_id(old->id()) == nullptr;
+		r.set().for_each_hva_overlap(Hva(hva), Hva(hva + kPg), [&](const Memslot &s) {
+			seen_by_invalidations |= &s == old;
+		});
+	}
+	void committed(const Memslot *, const Memslot *) override { committed_calls++; }
+};
+
+TEST_F(MemslotTest, RetiringSlotStaysVisibleToInvalidations)
+{
+	WindowProbe p;
+	p.m = slots_.get();
+	p.old_gpa = 0x100000;
+	p.hva = 0x7000000;
+	ASSERT_EQ(set(1, 0x100000, 16 * kPg, 0x7000000), 0);
+	ASSERT_EQ(set(2, 0x900000, 16 * kPg, 0x8000000), 0);
+	const u64 gen = slots_->generation();
+	MemslotDesc d;
+	d.id = 1;
+	d.gpa = 0x400000; // move
+	d.size = 16 * kPg;
+	d.hva = 0x7000000;
+	ASSERT_TRUE(slots_->update(d, &p).ok());
+	EXPECT_EQ(p.retiring_calls, 1);
+	EXPECT_EQ(p.committed_calls, 1);
+	EXPECT_TRUE(p.hidden_from_faults);
+	EXPECT_TRUE(p.seen_by_invalidations);
+	EXPECT_EQ(slots_->generation(), gen + 2);
+	EXPECT_EQ(find(0x100000), nullptr);
+	ASSERT_NE(find(0x400000), nullptr);
+
+	// Delete: the same window.
+	p = WindowProbe();
+	p.m = slots_.get();
+	p.old_gpa = 0x900000;
+	p.hva = 0x8000000;
+	d = MemslotDesc();
+	d.id = 2;
+	ASSERT_TRUE(slots_->update(d, &p).ok());
+	EXPECT_TRUE(p.hidden_from_faults);
+	EXPECT_TRUE(p.seen_by_invalidations);
+	EXPECT_EQ(count(), 1u);
+
+	// A flags-only change replaces the slot in place: no window.
+	p = WindowProbe();
+	d.id = 1;
+	d.gpa = 0x400000;
+	d.size = 16 * kPg;
+	d.hva = 0x7000000;
+	d.flags = kMemLogDirtyPages;
+	ASSERT_TRUE(slots_->update(d, &p).ok());
+	EXPECT_EQ(p.retiring_calls, 0);
+	EXPECT_EQ(p.committed_calls, 1);
+}
+
+// A logging slot that moves keeps the bits not yet harvested.
+TEST_F(MemslotTest, MoveKeepsUnharvestedDirtyBits)
+{
+	ASSERT_EQ(set(1, 0x100000, 128 * kPg, 0x7000000, kMemLogDirtyPages), 0);
+	{
+		Memslots::ReadSection r(*slots_);
+		const Memslot *s = r.set().find_id(1);
+		s->mark_dirty(s->base_gfn() + 3);
+		s->mark_dirty(s->base_gfn() + 100);
+	}
+	ASSERT_EQ(set(1, 0x800000, 128 * kPg, 0x7000000, kMemLogDirtyPages), 0);
+	Memslots::ReadSection r(*slots_);
+	const Memslot *s = r.set().find_id(1);
+	ASSERT_NE(s, nullptr);
+	EXPECT_EQ(s->take_dirty_word(0), u64(1) << 3);
+	EXPECT_EQ(s->take_dirty_word(1), u64(1) << 36);
+}
+
+} // namespace

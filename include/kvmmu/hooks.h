@@ -77,10 +77,10 @@ void kvmmu_vm_destroy(struct kvmmu_vm *vm);
  * @blockable: false when the caller cannot sleep (mmu_notifier_range_blockable)
  *
  * Every call must be paired with kvmmu_vm_invalidate_range_end() for the
- * same range; calls may nest and overlap.
- * Context: any the mmu_notifier callback allows; sleeps only if @blockable.
- * Return: 0, -EINVAL for a bad range, -EAGAIN if !@blockable and the work
- * would have to sleep.
+ * same range; calls may nest and overlap. When it returns, no stage-2
+ * mapping of the range remains and none is installed until the end.
+ * Context: any the mmu_notifier callback allows; never sleeps.
+ * Return: 0, or -EINVAL for a bad range (then it must not be paired).
  */
 int kvmmu_vm_invalidate_range_start(struct kvmmu_vm *vm, uint64_t start, uint64_t end,
 				    bool blockable);

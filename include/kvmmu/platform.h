@@ -45,6 +45,9 @@ enum kvmmu_gfp {
 /* kmalloc()/kfree(). kmalloc of a power-of-two size is aligned to it. */
 void *kvmmu_plat_kmalloc(size_t size, unsigned int gfp);
 void kvmmu_plat_kfree(const void *ptr);
+/* kvmalloc()/kvfree(): large arrays (GFP_KERNEL kinds only). */
+void *kvmmu_plat_kvmalloc(size_t size, unsigned int gfp);
+void kvmmu_plat_kvfree(const void *ptr);
 
 /*
  * Pages: 2^order contiguous, naturally aligned pages from the page
@@ -89,6 +92,8 @@ void kvmmu_plat_synchronize_srcu(void *ssp);
 
 /* Is [hva, hva + size) a valid range of user addresses (access_ok)? */
 bool kvmmu_plat_user_range_ok(uint64_t hva, uint64_t size);
+/* untagged_addr(): @hva without an address tag (arm64 TBI); else @hva. */
+uint64_t kvmmu_plat_untagged_addr(uint64_t hva);
 
 /* Scheduling context checks. */
 void kvmmu_plat_might_sleep(const char *file, int line);
@@ -104,7 +109,7 @@ bool kvmmu_plat_capable_sys_admin(void);
 void *kvmmu_plat_mm_grab_current(void);
 void kvmmu_plat_mm_drop(void *mm);			/* mmdrop */
 bool kvmmu_plat_mm_get(void *mm);			/* mmget_not_zero */
-void kvmmu_plat_mm_put(void *mm);			/* mmput */
+void kvmmu_plat_mm_put(void *mm);			/* mmput_async: never exit_mmap here */
 bool kvmmu_plat_mm_is_current(const void *mm);
 void kvmmu_plat_mmap_read_lock(void *mm);
 void kvmmu_plat_mmap_read_unlock(void *mm);
@@ -138,9 +143,12 @@ long kvmmu_plat_gup_one(void *mm, uint64_t hva, unsigned int gup_flags, uint64_t
 int kvmmu_plat_vma_flags(void *mm, uint64_t hva);
 /*
  * follow_pte() on an IO/PFNMAP VMA: the pfn and writability of the present
- * pte mapping @hva; the caller holds the mmap lock for read. 0 or -errno.
+ * pte mapping @hva; the caller holds the mmap lock for read. While the pte
+ * is still locked, a refcounted page there is referenced (*referenced);
+ * one whose count is already zero (being freed) gives -EFAULT. 0 or -errno.
  */
-int kvmmu_plat_follow_pfn(void *mm, uint64_t hva, uint64_t *pfn, bool *writable);
+int kvmmu_plat_follow_pfn(void *mm, uint64_t hva, uint64_t *pfn, bool *writable,
+			  bool *referenced);
 /* fixup_user_fault(); *unlocked: the mmap lock was dropped and retaken. */
 int kvmmu_plat_fixup_user_fault(void *mm, uint64_t hva, bool write, bool *unlocked);
 /*
@@ -155,13 +163,11 @@ unsigned int kvmmu_plat_host_mapping_shift(void *mm, uint64_t hva);
  * (pfn_valid and not reserved): only those are referenced, marked and
  * mapped; other pfns (device memory) are left alone.
  */
-enum { KVMMU_PFN_NO_PAGE = 0, KVMMU_PFN_REFERENCED = 1 };
-/* get_page_unless_zero(): KVMMU_PFN_REFERENCED, KVMMU_PFN_NO_PAGE, or -EFAULT (count 0). */
-int kvmmu_plat_pfn_try_get(uint64_t pfn);
 bool kvmmu_plat_pfn_has_page(uint64_t pfn);
 /*
- * pfn_valid(): memory with a struct page in the linear map, refcounted or
- * not (the shared zero page is reserved, and readable through kmap).
+ * Ordinary memory the kernel maps (and kmap reaches): a refcounted page or
+ * the shared zero page; not device memory, firmware (NOMAP) or reserved
+ * holes, even where those have a struct page.
  */
 bool kvmmu_plat_pfn_is_ram(uint64_t pfn);
 void kvmmu_plat_pfn_put(uint64_t pfn);			/* put_page */
