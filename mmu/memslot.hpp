@@ -80,6 +80,8 @@ public:
 	// O(1) in the number of slots: a radix index over gfns (below).
 	const Memslot *find_gfn(Gfn g) const;
 	const Memslot *find_id(u32 id) const;
+	// Calls fn(slot) for every slot whose gfn range overlaps [start, end).
+	template <class Fn> void for_each_gfn_overlap(Gfn start, Gfn end, Fn &&fn) const;
 	// Calls fn(slot) for every slot whose host range overlaps [start, end).
 	template <class Fn> void for_each_hva_overlap(Hva start, Hva end, Fn &&fn) const;
 
@@ -168,6 +170,21 @@ private:
 	Atomic<MemslotSet *> current_;
 	bool initialised_ = false;
 };
+
+template <class Fn>
+void MemslotSet::for_each_gfn_overlap(Gfn start, Gfn end, Fn &&fn) const
+{
+	u32 lo = 0, hi = n_;
+	while (lo < hi) { // first slot ending after start
+		u32 mid = (lo + hi) / 2;
+		if (by_gfn_[mid]->end_gfn() <= start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (u32 i = lo; i < n_ && by_gfn_[i]->base_gfn() < end; i++)
+		fn(*by_gfn_[i]);
+}
 
 template <class Fn>
 void MemslotSet::for_each_hva_overlap(Hva start, Hva end, Fn &&fn) const

@@ -198,19 +198,10 @@ Result<bool> Vm::retry(Gfn start, Gfn end, u64 seq)
 	Memslots::ReadSection rs(slots_);
 	ReadGuard g(mmu_lock_);
 	// The range may span slots (and holes): check each slot's part.
-	for (Gfn g0 = start; g0 < end;) {
-		const Memslot *s = rs.set().find_gfn(g0);
-		if (!s) {
-			g0 = g0 + 1;
-			continue;
-		}
-		Gfn g1 = min(end, s->end_gfn());
-		if (inval_.retry(s->gfn_to_hva(g0).raw(), s->gfn_to_hva(g1).raw(), seq)) {
-			r = true;
-			break;
-		}
-		g0 = g1;
-	}
+	rs.set().for_each_gfn_overlap(start, end, [&](const Memslot &s) {
+		Gfn g0 = max(start, s.base_gfn()), g1 = min(end, s.end_gfn());
+		r |= inval_.retry(s.gfn_to_hva(g0).raw(), s.gfn_to_hva(g1).raw(), seq);
+	});
 	return r;
 }
 

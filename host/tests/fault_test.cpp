@@ -352,6 +352,10 @@ TEST_F(FaultTest, InvalidationUnmapsAndRetriesOverlappingFaults)
 	EXPECT_EQ(kvmmu_vm_retry(vm_, (kGpa >> 12) + 5, (kGpa >> 12) + 6, seq), 1); // ended after seq
 	EXPECT_EQ(kvmmu_vm_retry(vm_, (kGpa >> 12) + 7, (kGpa >> 12) + 8, seq), 0);
 	EXPECT_EQ(kvmmu_vm_retry(vm_, 5, 4, seq), -EINVAL);
+	// A range over holes and slots: only the slots' parts count (and a
+	// huge hole is not walked frame by frame).
+	EXPECT_EQ(kvmmu_vm_retry(vm_, 0, ~0ull >> 12, seq), 1);
+	EXPECT_EQ(kvmmu_vm_retry(vm_, 0, kGpa >> 12, seq), 0);
 
 	// The next fault maps the new page.
 	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa + 4 * kPage, 0, &fi), 0);
