@@ -111,7 +111,9 @@ void Vm::committed(const Memslot *old_slot, const Memslot *new_slot)
 	    old_slot->base_gfn() != new_slot->base_gfn())
 		return;
 	WriteGuard g(mmu_lock_);
-	auto r = pt_->wrprotect(to_gpa(new_slot->base_gfn()).raw(), new_slot->npages() << kPageShift);
+	HostPageSink dirty; // write access ends: hand over what was written
+	auto r = pt_->wrprotect(to_gpa(new_slot->base_gfn()).raw(), new_slot->npages() << kPageShift,
+				&dirty);
 	(void)r; // a range checked at creation: cannot fail
 }
 
@@ -591,6 +593,7 @@ Result<u64> Vm::get_dirty_log(u32 slot_id, u64 ubuf)
 			any |= buf[i] != 0;
 		}
 		if (any) {
+			HostPageSink dirty_sink; // write access ends: hand over what was written
 			WriteGuard g(mmu_lock_);
 			for (u64 i = 0; i < n; i++) {
 				u64 m = buf[i];
@@ -602,7 +605,7 @@ Result<u64> Vm::get_dirty_log(u32 slot_id, u64 ubuf)
 						e++;
 					u64 first = (w0 + i) * 64 + b;
 					u64 gpa = to_gpa(s->base_gfn() + first).raw();
-					auto r = pt_->wrprotect(gpa, u64(e - b) << kPageShift);
+					auto r = pt_->wrprotect(gpa, u64(e - b) << kPageShift, &dirty_sink);
 					(void)r; // inside the slot: a valid range
 					dirty += e - b;
 					m = e == 64 ? 0 : m & ~((u64(1) << e) - 1);

@@ -106,7 +106,10 @@ public:
 	// Every leaf removed goes to `sink` (optional), also when unmap() fails
 	// with -ENOMEM after removing some.
 	Result<void> unmap(u64 ia, u64 size, LeafSink *sink = nullptr, TableCache *cache = nullptr);
-	Result<void> wrprotect(u64 ia, u64 size);
+	// `dirty`, if given, is told of every leaf that was dirty when it lost
+	// its write permission (formats whose dirty state is the write
+	// permission, or whose protection clears the dirty bit, lose it then).
+	Result<void> wrprotect(u64 ia, u64 size, LeafSink *dirty = nullptr);
 	Result<bool> test_clear_young(u64 ia, u64 size);
 	// The leaf translating `ia`; Leaf::oa is the output address of `ia`.
 	Leaf get_leaf(u64 ia);

@@ -651,14 +651,19 @@ Result<typename PageTable<F>::Step> PageTable<F>::visit_wrprotect(Op &op, Ctx &c
 		return Step::next;
 	// A block partly in the range is protected whole: a write fault
 	// restores what was not meant to be protected.
+	const u64 was = c.old; // what the compare-and-exchange replaces
 	if (!publish(c, e))
 		return Step::retry;
 	note_flush(op, c.ia, c.size);
+	// Its dirty state, hardware's included, as it was when write access
+	// ended (a block protected whole is reported whole).
+	if (op.sink && F::dirty(was))
+		report_leaf(op, was, c.ia, c.level);
 	return Step::next;
 }
 
 template <class F>
-Result<void> PageTable<F>::wrprotect(u64 ia, u64 size)
+Result<void> PageTable<F>::wrprotect(u64 ia, u64 size, LeafSink *dirty)
 {
 	KVMMU_TRY_VOID(check_range(ia, size));
 	lock_.assert_held_write();
@@ -666,7 +671,7 @@ Result<void> PageTable<F>::wrprotect(u64 ia, u64 size)
 		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_wrprotect(op, c); }
 		void post(PageTable &, Op &, Ctx &) {}
 	} v;
-	return run(ia, size, v);
+	return run(ia, size, v, nullptr, nullptr, dirty);
 }
 
 // ---------------------------------------------------------------------------
