@@ -26,7 +26,7 @@ void kvmmu_kt_end(struct kunit *test);
 
 #define KT_NONE(suite, name)
 
-#define KT_SUITE(suite, CASES)						\
+#define KT_SUITE_WITH(suite, CASES, ...)				\
 	CASES(KT_DEFINE, KT_NONE)					\
 	static struct kunit_case kt_cases_##suite[] = {			\
 		CASES(KT_KUNIT_CASE, KT_KUNIT_CASE)			\
@@ -35,22 +35,17 @@ void kvmmu_kt_end(struct kunit *test);
 	static struct kunit_suite kt_suite_##suite = {			\
 		.name = "kvmmu_" #suite,				\
 		.test_cases = kt_cases_##suite,				\
+		__VA_ARGS__						\
 	}
+
+#define KT_SUITE(suite, CASES) KT_SUITE_WITH(suite, CASES)
 
 /* A suite whose cases run in the loading process's address space. */
 #define KT_SUITE_MM(suite, CASES)					\
-	CASES(KT_DEFINE, KT_NONE)					\
-	static struct kunit_case kt_cases_##suite[] = {			\
-		CASES(KT_KUNIT_CASE, KT_KUNIT_CASE)			\
-		{}							\
-	};								\
-	static struct kunit_suite kt_suite_##suite = {			\
-		.name = "kvmmu_" #suite,				\
-		.suite_init = kvmmu_kt_mm_suite_init,			\
-		.suite_exit = kvmmu_kt_mm_suite_exit,			\
-		.init = kvmmu_kt_mm_case_init,				\
-		.exit = kvmmu_kt_mm_case_exit,				\
-		.test_cases = kt_cases_##suite,				\
-	}
+	KT_SUITE_WITH(suite, CASES,					\
+		      .suite_init = kvmmu_kt_mm_suite_init,		\
+		      .suite_exit = kvmmu_kt_mm_suite_exit,		\
+		      .init = kvmmu_kt_mm_case_init,			\
+		      .exit = kvmmu_kt_mm_case_exit,)
 
 #endif

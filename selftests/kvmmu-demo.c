@@ -58,14 +58,7 @@ static void translate(uint64_t gpa)
 
 static int guest(uint64_t gpa, void *buf, uint64_t len, uint32_t flags)
 {
-	struct kvmmu_gpa_access a;
-
-	memset(&a, 0, sizeof(a));
-	a.gpa = gpa;
-	a.len = len;
-	a.buf = (uintptr_t)buf;
-	a.flags = flags;
-	return ioctl(vm, KVMMU_GPA_ACCESS, &a);
+	return kvmmu_gpa_rw(vm, gpa, buf, len, flags);
 }
 
 int main(void)

@@ -63,8 +63,10 @@ static inline long kvmmu_page_size(void)
 	return sysconf(_SC_PAGESIZE);
 }
 
-static inline int kvmmu_set_region(int vm, uint32_t slot, uint32_t flags, uint64_t gpa,
-				   uint64_t size, const void *hva)
+/* A region argument with every other field (reserved) zero. */
+static inline struct kvmmu_userspace_memory_region kvmmu_region(uint32_t slot, uint32_t flags,
+								uint64_t gpa, uint64_t size,
+								const void *hva)
 {
 	struct kvmmu_userspace_memory_region r;
 
@@ -74,6 +76,14 @@ static inline int kvmmu_set_region(int vm, uint32_t slot, uint32_t flags, uint64
 	r.guest_phys_addr = gpa;
 	r.memory_size = size;
 	r.userspace_addr = (uintptr_t)hva;
+	return r;
+}
+
+static inline int kvmmu_set_region(int vm, uint32_t slot, uint32_t flags, uint64_t gpa,
+				   uint64_t size, const void *hva)
+{
+	struct kvmmu_userspace_memory_region r = kvmmu_region(slot, flags, gpa, size, hva);
+
 	return ioctl(vm, KVMMU_SET_USER_MEMORY_REGION, &r);
 }
 

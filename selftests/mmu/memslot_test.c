@@ -160,15 +160,7 @@ static int set_region_raw(const struct kvmmu_userspace_memory_region *r)
 static struct kvmmu_userspace_memory_region region(uint32_t id, uint32_t flags, uint64_t gpa,
 						   uint64_t size, const void *hva)
 {
-	struct kvmmu_userspace_memory_region r;
-
-	memset(&r, 0, sizeof(r));
-	r.slot = id;
-	r.flags = flags;
-	r.guest_phys_addr = gpa;
-	r.memory_size = size;
-	r.userspace_addr = (uintptr_t)hva;
-	return r;
+	return kvmmu_region(id, flags, gpa, size, hva);
 }
 
 /*
