@@ -548,6 +548,8 @@ std::unordered_map<uint64_t, PageState> pages;	// every fake page, by pfn
 thread_local kvmmu_host_mm *current_mm;
 thread_local bool signal_pending_now;
 std::atomic<void (*)(void *)> gup_hook;
+std::atomic<long> lock_break_every;	// cond_resched_rwlock_write drops every n-th call; 0: never
+std::atomic<long> lock_break_calls;
 std::atomic<void *> gup_hook_arg;
 
 kvmmu_host_calls calls_;
@@ -765,6 +767,36 @@ void kvmmu_host_set_gup_hook(void (*fn)(void *arg), void *arg)
 {
 	gup_hook_arg.store(arg);
 	gup_hook.store(fn);
+}
+
+void kvmmu_host_set_lock_break(long every)
+{
+	lock_break_calls.store(0);
+	lock_break_every.store(every);
+}
+
+// The kernel's version checks (__might_resched with one lock's preempt
+// offset) that this is the only spinning lock held; when to break is the
+// test's choice here.
+int kvmmu_plat_cond_resched_rwlock_write(void *lock)
+{
+	HostRwlock *l = rwlock_of(lock);
+
+	assert_held(l, l->name, rwlock, true);
+	for (int i = held.depth - 1; i >= 0; i--) {
+		if (held.locks[i].kind != mutex && held.locks[i].lock != l)
+			die("BUG: sleeping function called from invalid context: "
+			    "cond_resched_rwlock_write('%s') while holding %s '%s'",
+			    l->name, kind_name(held.locks[i].kind), held.locks[i].name);
+	}
+	const long every = lock_break_every.load();
+	if (every <= 0 || (lock_break_calls.fetch_add(1) + 1) % every)
+		return 0;
+	count(&kvmmu_host_calls::lock_breaks);
+	rwlock_unlock(lock, true);
+	sched_yield();
+	rwlock_lock(lock, true);
+	return 1;
 }
 
 bool kvmmu_plat_signal_pending(void) { return signal_pending_now; }

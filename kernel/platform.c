@@ -245,6 +245,11 @@ void kvmmu_plat_cond_resched(void)
 	cond_resched();
 }
 
+int kvmmu_plat_cond_resched_rwlock_write(void *lock)
+{
+	return cond_resched_rwlock_write((rwlock_t *)lock);
+}
+
 bool kvmmu_plat_signal_pending(void)
 {
 	return signal_pending(current);

@@ -10,6 +10,7 @@
 #include "kt.hpp"
 
 #include "kt_mm.h"
+#include "../mmu/vm.hpp"
 
 using namespace kvmmu;
 
@@ -196,4 +197,51 @@ KT_TEST(mmu_fault, readonly_slot_and_bad_input)
 	r = {0, 0, kFaultGpa + 1, kFaultPages * kPageSize, u.mem};
 	KT_EXPECT_EQ(kvmmu_vm_set_memory_region(u.vm, &r), kFaultInval);
 	KT_EXPECT_EQ(kvmmu_vm_access(u.vm, kFaultGpa, 8, u.buf, false), 0);
+}
+
+// Long write-locked operations in pieces of 4 pages: the real rwlock is
+// offered up between pieces (cond_resched_rwlock_write, checked for other
+// held locks by CONFIG_DEBUG_ATOMIC_SLEEP and lockdep) from a blockable
+// munmap, turning dirty logging on, slot deletion and release.
+KT_TEST(mmu_fault, long_operations_in_pieces)
+{
+	if (!kvmmu_kt_have_user_mm(kt))
+		return;
+	UserVm u(kt);
+	if (!u.ok())
+		return;
+	KT_EXPECT(reinterpret_cast<Vm *>(u.vm)->set_piece_bytes(4 * kPageSize).ok());
+	KT_EXPECT_EQ(kvmmu_vm_pre_fault(u.vm, kFaultGpa, kFaultPages * kPageSize, KVMMU_FAULT_WRITE), 0);
+	kvmmu_vm_mmu_stats s0{}, s1{};
+	KT_EXPECT_EQ(kvmmu_vm_get_mmu_stats(u.vm, &s0), 0);
+	// 16 pages: 4 pieces, one flush each.
+	KT_EXPECT_EQ(kvmmu_kt_user_unmap(u.mem + 8 * kPageSize, 16 * kPageSize), 0);
+	KT_EXPECT_EQ(kvmmu_vm_get_mmu_stats(u.vm, &s1), 0);
+	KT_EXPECT_EQ(s1.pages_unmapped - s0.pages_unmapped, 16u);
+	KT_EXPECT(s1.tlb_flushes - s0.tlb_flushes >= 4);
+	KT_EXPECT_EQ(s1.leaves[0], u64(kFaultPages - 16));
+	KT_EXPECT(!u.leaf(kFaultGpa + 8 * kPageSize).mapped);
+	KT_EXPECT(!u.leaf(kFaultGpa + 23 * kPageSize).mapped);
+	KT_EXPECT(u.leaf(kFaultGpa + 24 * kPageSize).mapped);
+
+	kvmmu_memory_region r{0, KVMMU_MEMSLOT_LOG_DIRTY_PAGES, kFaultGpa, kFaultPages * kPageSize, u.mem};
+	KT_EXPECT_EQ(kvmmu_vm_set_memory_region(u.vm, &r), 0);
+	const unsigned kept[] = {0, 7, 24, 31};
+	for (unsigned p : kept) {
+		kvmmu_leaf_info l = u.leaf(kFaultGpa + p * kPageSize);
+		KT_EXPECT(l.mapped);
+		KT_EXPECT(!(l.prot & KVMMU_LEAF_PROT_WRITE));
+	}
+	r.memory_size = 0;
+	KT_EXPECT_EQ(kvmmu_vm_set_memory_region(u.vm, &r), 0);
+	KT_EXPECT_EQ(kvmmu_vm_get_mmu_stats(u.vm, &s1), 0);
+	KT_EXPECT_EQ(s1.leaves[0], 0u);
+
+	kvmmu_memory_region r2{1, 0, kFaultGpa, 8 * kPageSize, u.mem};
+	KT_EXPECT_EQ(kvmmu_vm_set_memory_region(u.vm, &r2), 0);
+	KT_EXPECT_EQ(kvmmu_vm_pre_fault(u.vm, kFaultGpa, 8 * kPageSize, 0), 0);
+	KT_EXPECT_EQ(kvmmu_vm_release(u.vm), 0);
+	KT_EXPECT_EQ(kvmmu_vm_get_mmu_stats(u.vm, &s1), 0);
+	KT_EXPECT_EQ(s1.leaves[0], 0u);
+	KT_EXPECT_EQ(s1.table_pages, 1u);
 }

@@ -85,7 +85,8 @@ KT_SUITE(mmu_pgtable, MMU_PGTABLE);
 	CXX(mmu_fault, munmap_invalidates)		\
 	CXX(mmu_fault, retry_ranges)			\
 	CXX(mmu_fault, dirty_log)			\
-	CXX(mmu_fault, readonly_slot_and_bad_input)
+	CXX(mmu_fault, readonly_slot_and_bad_input)	\
+	CXX(mmu_fault, long_operations_in_pieces)
 KT_SUITE_MM(mmu_fault, MMU_FAULT);
 
 #define MMU_GUEST_WALK(CXX, C)				\

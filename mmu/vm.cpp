@@ -100,7 +100,7 @@ Result<void> Vm::set_memory_region(const MemslotDesc &d)
 void Vm::retiring(const Memslot *old_slot)
 {
 	WriteGuard g(mmu_lock_);
-	zap_gpa(to_gpa(old_slot->base_gfn()).raw(), to_gpa(old_slot->end_gfn()).raw());
+	zap_gpa(to_gpa(old_slot->base_gfn()).raw(), to_gpa(old_slot->end_gfn()).raw(), true);
 }
 
 // A slot that starts logging has its pages write-protected, so the next
@@ -112,19 +112,64 @@ void Vm::committed(const Memslot *old_slot, const Memslot *new_slot)
 		return;
 	WriteGuard g(mmu_lock_);
 	HostPageSink dirty; // write access ends: hand over what was written
-	auto r = pt_->wrprotect(to_gpa(new_slot->base_gfn()).raw(), new_slot->npages() << kPageShift,
-				&dirty);
-	(void)r; // a range checked at creation: cannot fail
+	const u64 start = to_gpa(new_slot->base_gfn()).raw();
+	in_pieces(start, start + (new_slot->npages() << kPageShift), true, [&](u64 a, u64 b) {
+		auto r = pt_->wrprotect(a, b - a, &dirty);
+		(void)r; // a range checked at creation: cannot fail
+	});
 }
 
 // ---------------------------------------------------------------------------
 // Invalidation
 // ---------------------------------------------------------------------------
 
+Result<void> Vm::set_piece_bytes(u64 bytes)
+{
+	if (bytes < kPageSize || (bytes & (bytes - 1)))
+		return Errno::inval;
+	piece_bytes_ = bytes;
+	return {};
+}
+
+// Calls fn(a, b) for consecutive pieces [a, b) of [start, end), with the
+// MMU lock held for write throughout except, if may_yield, between pieces.
+// A piece ends at a piece_bytes_ boundary or, if a leaf crosses that, at
+// the leaf's end, and starts where a leaf starts, so fn never sees part of
+// a leaf. Whatever the caller relies on across a break (a range recorded
+// as in flight, a slot hidden from faults, released_) must keep faults out
+// of the rest. A block a fault maps meanwhile across the next piece's
+// start would have to avoid all of that, which the formats' block sizes
+// and the default piece rule out; it would be taken whole all the same
+// (an unmap must never be left to split a block: it has no memory).
+template <class Fn>
+void Vm::in_pieces(u64 start, u64 end, bool may_yield, Fn &&fn)
+{
+	mmu_lock_.assert_held_write();
+	bool broke = false;
+	while (start < end) {
+		if (broke) { // a fault may have mapped a block across start
+			pgt::Leaf s = pt_->get_leaf(start);
+			if (s.mapped && s.ia < start)
+				start = s.ia;
+		}
+		u64 b = (start | (piece_bytes_ - 1)) + 1;
+		if (b >= end || b < start) {
+			b = end;
+		} else {
+			pgt::Leaf l = pt_->get_leaf(b);
+			if (l.mapped && l.ia < b)
+				b = min(end, l.ia + l.size);
+		}
+		fn(start, b);
+		start = b;
+		broke = may_yield && start < end && mmu_lock_.cond_resched_write();
+	}
+}
+
 // Unmaps [start, end) of guest physical space, widened to whole leaves: an
 // invalidation never splits a block (that would need memory here), it
 // drops it; the next fault maps what is still valid.
-void Vm::zap_gpa(u64 start, u64 end)
+void Vm::zap_gpa(u64 start, u64 end, bool may_yield)
 {
 	mmu_lock_.assert_held_write();
 	pgt::Leaf first = pt_->get_leaf(start);
@@ -134,25 +179,28 @@ void Vm::zap_gpa(u64 start, u64 end)
 	if (last.mapped)
 		end = last.ia + last.size;
 	HostPageSink sink;
-	auto r = pt_->unmap(start, end - start, &sink);
-	(void)r; // whole leaves only: unmap needs no memory and cannot fail
+	in_pieces(start, end, may_yield, [&](u64 a, u64 b) {
+		auto r = pt_->unmap(a, b - a, &sink);
+		(void)r; // whole leaves only: unmap needs no memory and cannot fail
+	});
 	counters_.pages_unmapped.fetch_add(sink.pages, Order::relaxed);
 }
 
-void Vm::zap_hva(const MemslotSet &set, Hva start, Hva end)
+void Vm::zap_hva(const MemslotSet &set, Hva start, Hva end, bool may_yield)
 {
 	set.for_each_hva_overlap(start, end, [&](const Memslot &s) {
 		Hva from = max(start, s.hva());
 		Hva to = min(end, s.hva_end());
 		u64 gpa = to_gpa(s.base_gfn()).raw() + (from - s.hva());
-		zap_gpa(gpa & ~(kPageSize - 1), (gpa + (to - from) + kPageSize - 1) & ~(kPageSize - 1));
+		zap_gpa(gpa & ~(kPageSize - 1), (gpa + (to - from) + kPageSize - 1) & ~(kPageSize - 1),
+			may_yield);
 	});
 }
 
 Result<void> Vm::invalidate_range_start(Hva start, Hva end, bool blockable)
 {
-	// Nothing here sleeps: a non-blockable range is handled the same way.
-	(void)blockable;
+	// A non-blockable range (the OOM reaper) is unmapped all the same, only
+	// without giving up the lock: that can sleep.
 	if (!valid_range(start, end))
 		return Errno::inval;
 	unsigned n;
@@ -164,7 +212,9 @@ Result<void> Vm::invalidate_range_start(Hva start, Hva end, bool blockable)
 		// sees the range in flight and does not map it again.
 		inval_.start(start.raw(), end.raw());
 		n = inval_.in_flight();
-		zap_hva(rs.set(), start, end);
+		// Faults stay out of the range while the zap breaks the lock:
+		// it is in flight.
+		zap_hva(rs.set(), start, end, blockable);
 	}
 	counters_.invalidate_range_start.fetch_add(1, Order::relaxed);
 	kvmmu_plat_trace_invalidate_start(this, start.raw(), end.raw(), n);
@@ -272,8 +322,15 @@ Result<void> Vm::change_pte(Hva hva)
 void Vm::release()
 {
 	{
+		Memslots::ReadSection rs(slots_);
 		WriteGuard g(mmu_lock_);
+		// Faults map nothing once this is set, so the lock may break.
 		released_.store(true);
+		// Leaves lie inside slots (retiring ones included), piece by piece;
+		// then one walk for anything else, which finds nothing to visit.
+		rs.set().for_each_hva_overlap(Hva(0), Hva(~u64(0)), [&](const Memslot &s) {
+			zap_gpa(to_gpa(s.base_gfn()).raw(), to_gpa(s.end_gfn()).raw(), true);
+		});
 		HostPageSink sink;
 		auto r = pt_->unmap(0, Pt::kIaLimit, &sink);
 		(void)r; // whole range: whole leaves, no memory needed

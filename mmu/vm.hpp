@@ -90,6 +90,15 @@ public:
 	u64 invalidations_in_flight();
 	bool released() const { return released_.load(); }
 
+	// Long write-locked operations (invalidations that may block, release,
+	// slot deletion, starting dirty logging) work in pieces of this much
+	// guest physical space, cut only between leaves, and let waiters and
+	// the scheduler in between pieces. Each piece is one TLB flush.
+	static constexpr u64 kPieceBytes = u64(64) << 20;
+	// A power of two, at least a page (tests use small pieces); before the
+	// VM is shared.
+	Result<void> set_piece_bytes(u64 bytes);
+
 	static kvmmu_module_stats module_stats();
 
 private:
@@ -112,8 +121,9 @@ private:
 	Result<FaultResult> fault_slot(Gpa gpa, u32 access, bool &again);
 	Result<FaultResult> fault_once(const Memslot &slot, Gpa gpa, u32 access, bool &again);
 	unsigned pick_level(const Memslot &slot, Gpa gpa, Hva hva, const PfnInfo &p, bool logging);
-	void zap_hva(const MemslotSet &set, Hva start, Hva end);
-	void zap_gpa(u64 start, u64 end);
+	template <class Fn> void in_pieces(u64 start, u64 end, bool may_yield, Fn &&fn);
+	void zap_hva(const MemslotSet &set, Hva start, Hva end, bool may_yield);
+	void zap_gpa(u64 start, u64 end, bool may_yield);
 	Result<bool> age_hva(Hva start, Hva end, bool flush);
 	Result<void> topup(pgt::TableCache &c);
 	void give_back(pgt::TableCache &c);
@@ -130,6 +140,7 @@ private:
 	pgt::TableCache spare_;
 
 	Atomic<bool> released_;
+	u64 piece_bytes_ = kPieceBytes;
 	struct Counters {
 		Atomic<u64> invalidate_range_start;
 		Atomic<u64> invalidate_range_end;

@@ -72,6 +72,7 @@ long kvmmu_host_pfn_refs_total(void);
 struct kvmmu_host_calls {
 	long gup_fast, gup, follow_pfn, fixup, mmap_lock;
 	long trace_fault, trace_invalidate_start, trace_invalidate_end, trace_retry, trace_dirty_log;
+	long lock_breaks;	/* cond_resched_rwlock_write() dropped the lock */
 };
 void kvmmu_host_get_calls(struct kvmmu_host_calls *out);
 
@@ -83,6 +84,13 @@ void kvmmu_host_set_signal_pending(bool pending);
  * taking of the MMU lock: lets tests run an invalidation exactly there.
  */
 void kvmmu_host_set_gup_hook(void (*fn)(void *arg), void *arg);
+
+/*
+ * When kvmmu_plat_cond_resched_rwlock_write() finds a reschedule due: on
+ * every @every-th call from now (1: each call), never if @every is 0 (the
+ * default). Each time, it drops the lock, yields and takes it again.
+ */
+void kvmmu_host_set_lock_break(long every);
 
 #ifdef __cplusplus
 }

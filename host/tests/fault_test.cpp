@@ -14,6 +14,7 @@
 #include <kvmmu/hooks.h>
 
 #include "../../mmu/invalidation.hpp"
+#include "../../mmu/vm.hpp"
 #include "host_test.hpp"
 
 namespace {
@@ -628,12 +629,171 @@ TEST_F(FaultTest, ConcurrentFaultsAndInvalidations)
 	for (unsigned p = 0; p < kPages; p++) {
 		uint64_t hva = kHva + p * kPage;
 		kvmmu_leaf_info l = leaf(kGpa + p * kPage);
-		if (l.mapped)
+		if (l.mapped) {
 			EXPECT_EQ(l.pfn, kvmmu_host_mm_pfn(mm_, hva)) << "stale mapping of page " << p;
+		}
 		uint32_t v;
 		ASSERT_EQ(read(kGpa + p * kPage, &v, sizeof(v)), 0);
 		EXPECT_EQ(v, *static_cast<uint32_t *>(kvmmu_host_mm_page(mm_, hva))) << p;
 	}
+}
+
+// ---------------------------------------------------------------------------
+// Long write-locked operations give the lock up between pieces
+// ---------------------------------------------------------------------------
+class PieceTest : public FaultTest {
+protected:
+	void SetUp() override
+	{
+		FaultTest::SetUp();
+		kvmmu_host_set_lock_break(0);
+	}
+	void TearDown() override
+	{
+		kvmmu_host_set_lock_break(0);
+		FaultTest::TearDown();
+	}
+	void pieces(uint64_t bytes)
+	{
+		ASSERT_TRUE(reinterpret_cast<kvmmu::Vm *>(vm_)->set_piece_bytes(bytes).ok());
+	}
+	static long breaks()
+	{
+		kvmmu_host_calls c{};
+		kvmmu_host_get_calls(&c);
+		return c.lock_breaks;
+	}
+	unsigned mapped_pages(uint64_t gpa, uint64_t len)
+	{
+		unsigned n = 0;
+		for (uint64_t a = gpa; a < gpa + len; a += kPage)
+			n += leaf(a).mapped;
+		return n;
+	}
+};
+
+TEST_F(PieceTest, PieceSizeIsAPowerOfTwoOfAtLeastAPage)
+{
+	auto *vm = reinterpret_cast<kvmmu::Vm *>(vm_);
+	EXPECT_EQ(vm->set_piece_bytes(0).error(), kvmmu::Errno::inval);
+	EXPECT_EQ(vm->set_piece_bytes(kPage / 2).error(), kvmmu::Errno::inval);
+	EXPECT_EQ(vm->set_piece_bytes(3 * kPage).error(), kvmmu::Errno::inval);
+	EXPECT_TRUE(vm->set_piece_bytes(kPage).ok());
+}
+
+TEST_F(PieceTest, BlockableInvalidationBreaksTheLockBetweenPieces)
+{
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, kSize, KVMMU_HOST_MAP_WRITE), 0);
+	ASSERT_EQ(slot(0, kGpa, kSize, kHva), 0);
+	pieces(kHuge);
+	ASSERT_EQ(kvmmu_vm_pre_fault(vm_, kGpa, kSize, 0), 0);
+	const uint64_t flushes = stats().tlb_flushes;
+	const long b0 = breaks();
+	kvmmu_host_set_lock_break(1);
+	invalidate(kHva, kSize, [] {});
+	EXPECT_EQ(breaks() - b0, 7) << "8 pieces of 2M: a chance to break between each two";
+	EXPECT_EQ(stats().tlb_flushes - flushes, 8u) << "one flush per piece";
+	EXPECT_EQ(stats().leaves[0], 0u);
+	EXPECT_EQ(stats().pages_unmapped, kSize / kPage);
+	EXPECT_EQ(stats().table_pages, 1u) << "emptied tables are freed";
+
+	// Not blockable (the OOM reaper): same result, the lock is kept.
+	ASSERT_EQ(kvmmu_vm_pre_fault(vm_, kGpa, kSize, 0), 0);
+	const long b1 = breaks();
+	ASSERT_EQ(kvmmu_vm_invalidate_range_start(vm_, kHva, kHva + kSize, false), 0);
+	EXPECT_EQ(breaks(), b1);
+	EXPECT_EQ(stats().leaves[0], 0u);
+	ASSERT_EQ(kvmmu_vm_invalidate_range_end(vm_, kHva, kHva + kSize), 0);
+	// One page: one piece, nothing to break.
+	ASSERT_EQ(kvmmu_vm_pre_fault(vm_, kGpa, kPage, 0), 0);
+	invalidate(kHva, kPage, [] {});
+	EXPECT_EQ(breaks(), b1);
+}
+
+TEST_F(PieceTest, PiecesNeverCutALeaf)
+{
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, kSize, KVMMU_HOST_MAP_WRITE | KVMMU_HOST_MAP_HUGE), 0);
+	ASSERT_EQ(slot(0, kGpa, kSize, kHva), 0);
+	ASSERT_EQ(kvmmu_vm_pre_fault(vm_, kGpa, kSize, 0), 0);
+	ASSERT_EQ(stats().leaves[1], 8u);
+	// 1M pieces end inside every 2M block: each piece must reach the
+	// block's end instead (splitting needs memory an invalidation has not).
+	pieces(kHuge / 2);
+	kvmmu_host_set_lock_break(1);
+	const long b0 = breaks();
+	invalidate(kHva + kPage, kSize - 2 * kPage, [] {});
+	EXPECT_EQ(breaks() - b0, 7);
+	EXPECT_EQ(stats().leaves[1], 0u);
+	EXPECT_EQ(stats().leaves[0], 0u) << "no block was split";
+	EXPECT_EQ(stats().pages_unmapped, kSize / kPage);
+
+	// Turning dirty logging on write-protects blocks whole, in pieces too.
+	ASSERT_EQ(kvmmu_vm_pre_fault(vm_, kGpa, kSize, 0), 0);
+	ASSERT_EQ(stats().leaves[1], 8u);
+	const long b1 = breaks();
+	ASSERT_EQ(slot(0, kGpa, kSize, kHva, KVMMU_MEMSLOT_LOG_DIRTY_PAGES), 0);
+	EXPECT_EQ(breaks() - b1, 7);
+	EXPECT_EQ(stats().leaves[1], 8u);
+	for (uint64_t a = kGpa; a < kGpa + kSize; a += kPage * 97)
+		EXPECT_FALSE(leaf(a).prot & KVMMU_LEAF_PROT_WRITE) << std::hex << a;
+}
+
+TEST_F(PieceTest, ReleaseAndSlotDeletionWorkInPieces)
+{
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, kSize, KVMMU_HOST_MAP_WRITE), 0);
+	ASSERT_EQ(slot(0, kGpa, kSize / 2, kHva), 0);
+	ASSERT_EQ(slot(1, kGpa + kSize, kSize / 2, kHva + kSize / 2), 0);
+	pieces(kHuge);
+	ASSERT_EQ(kvmmu_vm_pre_fault(vm_, kGpa, kSize / 2, 0), 0);
+	ASSERT_EQ(kvmmu_vm_pre_fault(vm_, kGpa + kSize, kSize / 2, 0), 0);
+	kvmmu_host_set_lock_break(1);
+	const long b0 = breaks();
+	ASSERT_EQ(slot(0, 0, 0, 0), 0); // delete: 4 pieces
+	EXPECT_EQ(breaks() - b0, 3);
+	EXPECT_EQ(mapped_pages(kGpa, kSize / 2), 0u);
+	EXPECT_EQ(stats().leaves[0], kSize / 2 / kPage);
+	const long b1 = breaks();
+	ASSERT_EQ(kvmmu_vm_release(vm_), 0);
+	EXPECT_EQ(breaks() - b1, 3);
+	EXPECT_EQ(stats().leaves[0], 0u);
+	EXPECT_EQ(stats().table_pages, 1u);
+	EXPECT_EQ(stats().pages_unmapped, kSize / kPage);
+}
+
+// While an invalidation has the lock given up, faults run (and retry), but
+// none maps anything in the range: after _start returns, nothing of it is
+// mapped, whatever the interleaving.
+TEST_F(PieceTest, FaultsDuringALockBreakStayOutOfTheRange)
+{
+	constexpr unsigned kPages = 512;
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, kPages * kPage, KVMMU_HOST_MAP_WRITE), 0);
+	ASSERT_EQ(slot(0, kGpa, kPages * kPage, kHva), 0);
+	pieces(16 * kPage);
+	kvmmu_host_set_lock_break(1);
+	std::atomic<bool> stop{false};
+	std::atomic<long> errors{0};
+	std::thread faulter([&] {
+		std::mt19937 rng(7);
+		kvmmu_host_set_current_mm(mm_);
+		while (!stop.load()) {
+			kvmmu_fault_info fi{};
+			if (kvmmu_vm_fault(vm_, kGpa + (rng() % kPages) * kPage, 0, &fi))
+				errors.fetch_add(1);
+		}
+	});
+	std::mt19937 rng(3);
+	const long b0 = breaks();
+	for (int i = 0; i < 200; i++) {
+		uint64_t first = rng() % (kPages / 2), n = 32 + rng() % (kPages / 2);
+		uint64_t hva = kHva + first * kPage;
+		ASSERT_EQ(kvmmu_vm_invalidate_range_start(vm_, hva, hva + n * kPage, true), 0);
+		ASSERT_EQ(mapped_pages(kGpa + first * kPage, n * kPage), 0u) << "round " << i;
+		ASSERT_EQ(kvmmu_vm_invalidate_range_end(vm_, hva, hva + n * kPage), 0);
+	}
+	stop.store(true);
+	faulter.join();
+	EXPECT_EQ(errors.load(), 0);
+	EXPECT_GT(breaks() - b0, 0);
 }
 
 } // namespace

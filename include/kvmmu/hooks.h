@@ -79,7 +79,9 @@ void kvmmu_vm_destroy(struct kvmmu_vm *vm);
  * Every call must be paired with kvmmu_vm_invalidate_range_end() for the
  * same range; calls may nest and overlap. When it returns, no stage-2
  * mapping of the range remains and none is installed until the end.
- * Context: any the mmu_notifier callback allows; never sleeps.
+ * Context: any the mmu_notifier callback allows. With @blockable it may
+ * reschedule, dropping the MMU lock between 64 MiB pieces of a long unmap;
+ * without, it never sleeps.
  * Return: 0, or -EINVAL for a bad range (then it must not be paired).
  */
 int kvmmu_vm_invalidate_range_start(struct kvmmu_vm *vm, uint64_t start, uint64_t end,
@@ -120,6 +122,8 @@ int kvmmu_vm_change_pte(struct kvmmu_vm *vm, uint64_t hva);
  *
  * After this the VM maps nothing and installs nothing; later invalidations
  * are still accepted.
+ * Context: process context (mmu_notifier ->release), may sleep: it
+ * reschedules between pieces of a long unmap.
  * Return: 0 or -EINVAL.
  */
 int kvmmu_vm_release(struct kvmmu_vm *vm);

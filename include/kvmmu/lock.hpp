@@ -40,6 +40,9 @@ public:
 	void write_unlock() { kvmmu_plat_write_unlock(s_); }
 	void assert_held() const { kvmmu_plat_rwlock_assert_held(s_); }
 	void assert_held_write() const { kvmmu_plat_rwlock_assert_held_write(s_); }
+	// Held for write: lets a waiter or the scheduler in if one is due.
+	// True if the lock was dropped (anything it protects may have changed).
+	bool cond_resched_write() { return kvmmu_plat_cond_resched_rwlock_write(s_) != 0; }
 
 private:
 	alignas(KVMMU_RWLOCK_ALIGN) unsigned char s_[KVMMU_RWLOCK_SIZE];

@@ -98,6 +98,12 @@ uint64_t kvmmu_plat_untagged_addr(uint64_t hva);
 /* Scheduling context checks. */
 void kvmmu_plat_might_sleep(const char *file, int line);
 void kvmmu_plat_cond_resched(void);
+/*
+ * cond_resched_rwlock_write(): with @lock (an rwlock) held for write and no
+ * other spinning lock, drops it if a reschedule is due or another CPU waits
+ * for it, reschedules, and takes it again. Nonzero if the lock was dropped.
+ */
+int kvmmu_plat_cond_resched_rwlock_write(void *lock);
 bool kvmmu_plat_signal_pending(void);
 bool kvmmu_plat_capable_sys_admin(void);
 
