@@ -2,8 +2,8 @@
 # Host (userspace) tests: build the C++ core against host/platform.cpp and
 # run its GoogleTest suite under ctest, once per configuration:
 #   default  -O2 -g
-#   asan     ASan + UBSan, every error fatal
-#   tsan     TSan; death tests (fork in the test process) are left out
+#   asan     ASan + UBSan, every error fatal (-O1 -g1)
+#   tsan     TSan (-O1 -g1); death tests (fork in the test process) are left out
 # usage: scripts/host.sh [default|asan|tsan]...   (no argument: all three)
 # Builds go to build/host/<config>. Build and test output goes to stderr;
 # stdout gets one line per configuration:
