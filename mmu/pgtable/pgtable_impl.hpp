@@ -315,6 +315,9 @@ bool PageTable<F>::publish(Ctx &c, u64 e)
 // granularity changes (leaf <-> table), the entry is made invalid and the
 // TLB invalidated before the new entry is written; otherwise the new entry
 // is written at once and the invalidation batched with the operation's.
+// A leaf that keeps its output address and memory type and changes only
+// its permissions needs no break on any format (Arm ARM: permission and
+// access-flag changes are not among those requiring break-before-make).
 // False if the entry changed under us (retry).
 template <class F>
 bool PageTable<F>::break_before_make(Op &op, Ctx &c, u64 e)
@@ -322,7 +325,9 @@ bool PageTable<F>::break_before_make(Op &op, Ctx &c, u64 e)
 	if (!F::valid(c.old))
 		return publish(c, e);
 	bool granule_change = F::table(c.old, c.level) != F::table(e, c.level);
-	if (!F::bbm && !granule_change) {
+	bool perms_only = F::leaf(c.old, c.level) && F::leaf(e, c.level) &&
+			  F::oa(c.old, c.level) == F::oa(e, c.level) && F::attrs(c.old).mt == F::attrs(e).mt;
+	if ((!F::bbm || perms_only) && !granule_change) {
 		if (!publish(c, e))
 			return false;
 		note_flush(op, c.ia, c.size);
