@@ -60,8 +60,8 @@ awk '$1 == "RESULT" {
 END {
 	for (k in p) printf "  %s %6d %6d %6d\n", k, p[k], f[k], s[k] | "sort"
 	close("sort")
-	printf "  total (%ds)\n", '"$(( $(date +%s) - t0 ))"'
-	printf "%d passed, %d failed, %d skipped\n", P, F, S
-	printf "%d passed, %d failed, %d skipped\n", P, F, S > "'"$out/summary.txt"'"
+	printf "  total (%ds), %d skipped\n", '"$(( $(date +%s) - t0 ))"', S
+	printf "%d passed, %d failed\n", P, F
+	printf "%d passed, %d failed\n", P, F > "'"$out/summary.txt"'"
 	exit (F > 0)
 }' "$results"
