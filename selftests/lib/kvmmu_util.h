@@ -175,6 +175,18 @@ static inline int kvmmu_pre_fault(int vm, uint64_t gpa, uint64_t size, uint32_t 
 	return ioctl(vm, KVMMU_PRE_FAULT, &p);
 }
 
+/* PRE_FAULT of [@gpa, + @size) in calls of at most KVMMU_PRE_FAULT_MAX. */
+static inline int kvmmu_pre_fault_all(int vm, uint64_t gpa, uint64_t size, uint32_t flags)
+{
+	for (uint64_t done = 0; done < size; done += KVMMU_PRE_FAULT_MAX) {
+		uint64_t n = size - done < KVMMU_PRE_FAULT_MAX ? size - done : KVMMU_PRE_FAULT_MAX;
+
+		if (kvmmu_pre_fault(vm, gpa + done, n, flags))
+			return -1;
+	}
+	return 0;
+}
+
 /* Anonymous private memory of @size whose start is a multiple of @align. */
 static inline void *kvmmu_mmap_aligned(size_t size, size_t align)
 {

@@ -50,14 +50,10 @@ static char *populated(uint64_t size, uint64_t align, int advice)
 
 static int pre_fault_all(uint64_t gpa, uint64_t size)
 {
-	for (uint64_t done = 0; done < size; done += KVMMU_PRE_FAULT_MAX) {
-		uint64_t n = size - done < KVMMU_PRE_FAULT_MAX ? size - done : KVMMU_PRE_FAULT_MAX;
-
-		if (kvmmu_pre_fault(vm, gpa + done, n, KVMMU_ACCESS_WRITE)) {
-			ktap_diag("PRE_FAULT 0x%llx+0x%llx: %s", (unsigned long long)(gpa + done),
-				  (unsigned long long)n, strerror(errno));
-			return -1;
-		}
+	if (kvmmu_pre_fault_all(vm, gpa, size, KVMMU_ACCESS_WRITE)) {
+		ktap_diag("PRE_FAULT 0x%llx+0x%llx: %s", (unsigned long long)gpa,
+			  (unsigned long long)size, strerror(errno));
+		return -1;
 	}
 	return 0;
 }
