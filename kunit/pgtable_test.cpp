@@ -108,6 +108,14 @@ void pgtable_ops(void *kt)
 		KT_EXPECT_EQ(cache.count(), shared);
 		KT_EXPECT(mine.count() < own);
 		KT_EXPECT_EQ(pt->get_leaf(ia2 + page).oa, pa2 + page);
+		// New permissions, same output and memory type: written in place
+		// on every format (no break-before-make), one invalidation.
+		const u64 bbm = pt->stats().bbm;
+		const unsigned flushes = ops.flushes;
+		KT_EXPECT(pt->map(ia2, 2 * page, pa2, Attrs{kRead, MemType::normal_wb}, nullptr, &mine).ok());
+		KT_EXPECT(!(pt->get_leaf(ia2 + page).attrs.prot & kWrite));
+		KT_EXPECT_EQ(pt->stats().bbm, bbm);
+		KT_EXPECT_EQ(ops.flushes, flushes + 1);
 	}
 	{
 		WriteGuard g(lock);
