@@ -131,38 +131,37 @@ Result<void> Vm::set_piece_bytes(u64 bytes)
 	return {};
 }
 
-// Calls fn(a, b) for consecutive pieces [a, b) of [start, end), with the
-// MMU lock held for write throughout except, if may_yield, between pieces.
-// A piece ends at a piece_bytes_ boundary or, if a leaf crosses that, at
-// the leaf's end, and starts where a leaf starts, so fn never sees part of
-// a leaf. Whatever the caller relies on across a break (a range recorded
-// as in flight, a slot hidden from faults, released_) must keep faults out
-// of the rest. A block a fault maps meanwhile across the next piece's
-// start would have to avoid all of that, which the formats' block sizes
-// and the default piece rule out; it would be taken whole all the same
-// (an unmap must never be left to split a block: it has no memory).
+// Calls fn(a, b) for consecutive pieces [a, b) covering [start, end)
+// widened to whole leaves, with the MMU lock held for write throughout
+// except, if may_yield, between pieces. A piece starts where a leaf starts
+// and ends at a piece_bytes_ boundary or, if a leaf crosses that (or end),
+// at the leaf's end, so fn never sees part of a leaf: an unmap must never
+// be left to split a block, it has no memory for that. Whatever the caller
+// relies on across a break (a range recorded as in flight, a slot hidden
+// from faults, released_) must keep faults out of the rest. A block a
+// fault maps meanwhile across the next piece's start would have to avoid
+// all of that, which the formats' block sizes and the default piece rule
+// out; it would be taken whole all the same.
 template <class Fn>
 void Vm::in_pieces(u64 start, u64 end, bool may_yield, Fn &&fn)
 {
 	mmu_lock_.assert_held_write();
-	bool broke = false;
+	bool look = true; // start may be inside a leaf: at first, after a break
 	while (start < end) {
-		if (broke) { // a fault may have mapped a block across start
+		if (look) {
 			pgt::Leaf s = pt_->get_leaf(start);
 			if (s.mapped && s.ia < start)
 				start = s.ia;
 		}
 		u64 b = (start | (piece_bytes_ - 1)) + 1;
-		if (b >= end || b < start) {
+		if (b > end || b < start)
 			b = end;
-		} else {
-			pgt::Leaf l = pt_->get_leaf(b);
-			if (l.mapped && l.ia < b)
-				b = min(end, l.ia + l.size);
-		}
+		pgt::Leaf l = pt_->get_leaf(b - 1);
+		if (l.mapped && l.ia + l.size > b)
+			b = l.ia + l.size;
 		fn(start, b);
 		start = b;
-		broke = may_yield && start < end && mmu_lock_.cond_resched_write();
+		look = may_yield && start < end && mmu_lock_.cond_resched_write();
 	}
 }
 
@@ -171,13 +170,6 @@ void Vm::in_pieces(u64 start, u64 end, bool may_yield, Fn &&fn)
 // drops it; the next fault maps what is still valid.
 void Vm::zap_gpa(u64 start, u64 end, bool may_yield)
 {
-	mmu_lock_.assert_held_write();
-	pgt::Leaf first = pt_->get_leaf(start);
-	if (first.mapped)
-		start = first.ia;
-	pgt::Leaf last = pt_->get_leaf(end - 1);
-	if (last.mapped)
-		end = last.ia + last.size;
 	HostPageSink sink;
 	in_pieces(start, end, may_yield, [&](u64 a, u64 b) {
 		auto r = pt_->unmap(a, b - a, &sink);
