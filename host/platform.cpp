@@ -291,20 +291,73 @@ void *kvmmu_plat_kmalloc(size_t size, unsigned int gfp)
 	return p;
 }
 
-// Pages: aligned_alloc of 2^order pages, reference counts in a side table
-// (the kernel keeps them in struct page), the identity as "linear map".
+// Pages: aligned_alloc of 2^order pages, reference counts and table counts
+// in a side table (the kernel keeps them in struct page), the identity as
+// "linear map". free_pages() drops the allocation's reference like
+// __free_pages(): with a speculative reference still held (a test's
+// kvmmu_host_page_get()), the memory is freed by the last put instead.
 namespace {
+struct AllocPage {
+	int refs = 1;
+	int table_count = -12345;	// undefined until set, like the kernel's
+	bool freed = false;		// free_pages() was called
+};
 std::mutex page_refs_lock;
-std::unordered_map<const void *, int> page_refs;
+std::unordered_map<const void *, AllocPage> page_refs;
 
-int &page_ref(const void *va)
+AllocPage &alloc_page(const void *va)
+{
+	auto it = page_refs.find(va);
+	if (it == page_refs.end() || it->second.freed)
+		die("page state of %p, which is not an allocated page", va);
+	return it->second;
+}
+
+// Called with page_refs_lock held; true if the memory is to be freed.
+bool page_put_locked(const void *va)
 {
 	auto it = page_refs.find(va);
 	if (it == page_refs.end())
-		die("page reference count of %p, which is not an allocated page", va);
-	return it->second;
+		die("put of %p, which is not a page", va);
+	if (--it->second.refs < 0)
+		die("page %p reference count underflow", va);
+	if (it->second.refs)
+		return false;
+	if (!it->second.freed)
+		die("page %p lost its last reference while still allocated", va);
+	page_refs.erase(it);
+	return true;
 }
 } // namespace
+
+void kvmmu_host_page_get(void *va)
+{
+	std::lock_guard<std::mutex> g(page_refs_lock);
+	auto it = page_refs.find(va);
+	if (it == page_refs.end())
+		die("get of %p, which is not a page", va);
+	it->second.refs++;
+}
+
+void kvmmu_host_page_put(void *va)
+{
+	bool free_it;
+	{
+		std::lock_guard<std::mutex> g(page_refs_lock);
+		free_it = page_put_locked(va);
+	}
+	if (free_it) {
+		live_allocs.fetch_sub(1);
+		free(va);
+	}
+}
+
+int kvmmu_host_page_refs(const void *va)
+{
+	std::lock_guard<std::mutex> g(page_refs_lock);
+	auto it = page_refs.find(va);
+	return it == page_refs.end() ? 0 : it->second.refs;
+}
 
 void *kvmmu_plat_alloc_pages(unsigned int order, unsigned int gfp)
 {
@@ -323,7 +376,9 @@ void *kvmmu_plat_alloc_pages(unsigned int order, unsigned int gfp)
 		memset(p, 0, bytes);
 	{
 		std::lock_guard<std::mutex> g(page_refs_lock);
-		page_refs[p] = 1;
+		if (page_refs.count(p))
+			die("page %p allocated twice", p);
+		page_refs[p] = AllocPage{};
 	}
 	live_allocs.fetch_add(1);
 	return p;
@@ -331,43 +386,41 @@ void *kvmmu_plat_alloc_pages(unsigned int order, unsigned int gfp)
 
 void kvmmu_plat_free_pages(void *va, unsigned int)
 {
+	bool free_it;
 	{
 		std::lock_guard<std::mutex> g(page_refs_lock);
-		int refs = page_ref(va);
-		if (refs != 1)
-			die("freeing page %p with reference count %d", va, refs);
-		page_refs.erase(va);
+		AllocPage &ps = alloc_page(va);
+		if (ps.table_count != 0 && ps.table_count != -12345)
+			die("freeing page %p with table count %d", va, ps.table_count);
+		ps.freed = true;
+		free_it = page_put_locked(va);
 	}
-	live_allocs.fetch_sub(1);
-	free(va);
+	if (free_it) {
+		live_allocs.fetch_sub(1);
+		free(va);
+	}
 }
 
-void kvmmu_plat_page_ref_add(void *va, int n)
+void kvmmu_plat_table_count_set(void *va, int count)
 {
 	std::lock_guard<std::mutex> g(page_refs_lock);
-	page_ref(va) += n;
+	alloc_page(va).table_count = count;
 }
 
-int kvmmu_plat_page_ref_sub_return(void *va, int n)
+int kvmmu_plat_table_count_add_return(void *va, int n)
 {
 	std::lock_guard<std::mutex> g(page_refs_lock);
-	int &r = page_ref(va);
-	r -= n;
-	if (r <= 0)
-		die("page %p reference count dropped to %d", va, r);
-	return r;
+	int &c = alloc_page(va).table_count;
+	c += n;
+	if (c <= 0)
+		die("table %p count dropped to %d", va, c);
+	return c;
 }
 
-void kvmmu_plat_page_ref_set(void *va, int count)
+int kvmmu_plat_table_count(const void *va)
 {
 	std::lock_guard<std::mutex> g(page_refs_lock);
-	page_ref(va) = count;
-}
-
-int kvmmu_plat_page_refs(const void *va)
-{
-	std::lock_guard<std::mutex> g(page_refs_lock);
-	return page_ref(va);
+	return alloc_page(va).table_count;
 }
 
 uint64_t kvmmu_plat_virt_to_phys(const void *va)

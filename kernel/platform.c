@@ -77,24 +77,19 @@ void kvmmu_plat_free_pages(void *va, unsigned int order)
 	__free_pages(virt_to_page(va), order);
 }
 
-void kvmmu_plat_page_ref_add(void *va, int n)
+void kvmmu_plat_table_count_set(void *va, int count)
 {
-	page_ref_add(virt_to_page(va), n);
+	atomic_set(&virt_to_page(va)->pt_frag_refcount, count);
 }
 
-int kvmmu_plat_page_ref_sub_return(void *va, int n)
+int kvmmu_plat_table_count_add_return(void *va, int n)
 {
-	return page_ref_sub_return(virt_to_page(va), n);
+	return atomic_add_return(n, &virt_to_page(va)->pt_frag_refcount);
 }
 
-void kvmmu_plat_page_ref_set(void *va, int count)
+int kvmmu_plat_table_count(const void *va)
 {
-	set_page_count(virt_to_page(va), count);
-}
-
-int kvmmu_plat_page_refs(const void *va)
-{
-	return page_ref_count(virt_to_page(va));
+	return atomic_read(&virt_to_page(va)->pt_frag_refcount);
 }
 
 uint64_t kvmmu_plat_virt_to_phys(const void *va)

@@ -160,6 +160,25 @@ void *kvmmu_kt_notifier_attach(struct kvmmu_vm *vm)
 	return n;
 }
 
+void kvmmu_kt_page_get(void *va);
+void kvmmu_kt_page_put(void *va);
+int kvmmu_kt_page_count(const void *va);
+
+void kvmmu_kt_page_get(void *va)
+{
+	get_page(virt_to_page(va));
+}
+
+void kvmmu_kt_page_put(void *va)
+{
+	put_page(virt_to_page(va));
+}
+
+int kvmmu_kt_page_count(const void *va)
+{
+	return page_count(virt_to_page(va));
+}
+
 void kvmmu_kt_notifier_detach(void *n)
 {
 	if (!n)

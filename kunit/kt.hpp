@@ -9,6 +9,10 @@
 #include <kvmmu/util.hpp>
 
 extern "C" {
+/* get_page()/put_page()/page_count() of the page at kernel address @va. */
+void kvmmu_kt_page_get(void *va);
+void kvmmu_kt_page_put(void *va);
+int kvmmu_kt_page_count(const void *va);
 void kvmmu_kt_fail(void *kt, const char *file, int line, const char *expr);
 void kvmmu_kt_fail_eq(void *kt, const char *file, int line, const char *a, const char *b,
 		      long long va, long long vb);

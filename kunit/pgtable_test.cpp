@@ -4,6 +4,8 @@
 // freed, the leaves unmap() reports, a caller's own table cache, the
 // partial-failure contract when the table cache runs dry, and the MMU-lock
 // assertions (lockdep) of every operation.
+#include <kvmmu/platform.h>
+
 #include "../mmu/pgtable/pgtable.hpp"
 
 #include "kt.hpp"
@@ -185,6 +187,66 @@ void pgtable_ops(void *kt)
 	destroy(mine_p);
 }
 
+// The entry of `pt` at `level` for `ia` (the tables exist).
+template <class F>
+u64 *entry_at(PageTable<F> *pt, u64 ia, unsigned level)
+{
+	auto *t = static_cast<u64 *>(kvmmu_plat_phys_to_virt(pt->root_pa()));
+	for (unsigned l = F::levels - 1;; l--) {
+		u64 *e = &t[(ia >> F::shift_of(l)) & ((u64(1) << F::bits_at(l)) - 1)];
+		if (l == level)
+			return e;
+		t = static_cast<u64 *>(kvmmu_plat_phys_to_virt(F::oa(F::load(*e), l)));
+	}
+}
+
+// Table pages on real struct pages: the engine never touches their
+// reference counts, so a speculative reference (get_page_unless_zero on a
+// recycled pfn) held while a table is emptied neither keeps the table from
+// being freed nor underflows: the holder's put_page() frees it. zap()
+// drops a block the range cuts, with no table memory.
+template <class F>
+void table_pages(void *kt)
+{
+	using PT = PageTable<F>;
+	const u64 page = F::size_of(0), block = F::size_of(1);
+	RwLock lock;
+	KVMMU_LOCK_INIT(lock);
+	TableCache cache(PT::table_alloc_bytes());
+	CountingOps ops(cache);
+	auto r = PT::create(ops, lock, gfp::kernel);
+	KT_EXPECT(r.ok());
+	if (!r.ok())
+		return;
+	PT *pt = r.value();
+	const Attrs rw{kRead | kWrite, MemType::normal_wb};
+	const u64 ia = 4 * block, pa = 8 * block;
+	KT_EXPECT(cache.topup(PT::tables_for(block + page), gfp::kernel).ok());
+	{
+		WriteGuard g(lock);
+		KT_EXPECT(pt->map(ia, page, pa, rw, nullptr, &cache).ok());
+		void *table = kvmmu_plat_phys_to_virt(F::oa(F::load(*entry_at(pt, ia, 1)), 1));
+		KT_EXPECT_EQ(kvmmu_kt_page_count(table), 1); // ours alone, whatever its entries
+		kvmmu_kt_page_get(table);
+		const u64 tables = pt->stats().tables;
+		KT_EXPECT(pt->unmap(ia, page).ok());
+		KT_EXPECT(pt->stats().tables < tables); // emptied tables freed
+		KT_EXPECT_EQ(kvmmu_kt_page_count(table), 1); // the speculative one
+		kvmmu_kt_page_put(table); // frees it; DEBUG_VM checks the page
+	}
+	if (F::leaf_ok(1)) {
+		KT_EXPECT(cache.topup(PT::tables_for(block), gfp::kernel).ok());
+		WriteGuard g(lock);
+		KT_EXPECT(pt->map(ia, block, pa, rw, nullptr, &cache).ok());
+		cache.drain();
+		KT_EXPECT(pt->zap(ia + 3 * page, page).ok());
+		KT_EXPECT(!pt->get_leaf(ia).mapped);
+		KT_EXPECT(!pt->get_leaf(ia + block - page).mapped);
+	}
+	destroy(pt);
+	cache.drain();
+}
+
 } // namespace
 
 KT_TEST(mmu_pgtable, ept4) { pgtable_ops<Ept4>(kt); }
@@ -195,3 +257,6 @@ KT_TEST(mmu_pgtable, arm64_s2_16k) { pgtable_ops<ArmS2_16K_L3>(kt); }
 KT_TEST(mmu_pgtable, arm64_s2_64k) { pgtable_ops<ArmS2_64K_L3>(kt); }
 KT_TEST(mmu_pgtable, ppc_radix_4k) { pgtable_ops<PpcRadix4K>(kt); }
 KT_TEST(mmu_pgtable, ppc_radix_64k) { pgtable_ops<PpcRadix64K>(kt); }
+KT_TEST(mmu_pgtable, table_pages_ept4) { table_pages<Ept4>(kt); }
+KT_TEST(mmu_pgtable, table_pages_arm64_s2_4k) { table_pages<ArmS2_4K_L4>(kt); }
+KT_TEST(mmu_pgtable, table_pages_ppc_radix_64k) { table_pages<PpcRadix64K>(kt); }

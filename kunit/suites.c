@@ -74,7 +74,10 @@ KT_SUITE(mmu_vm, MMU_VM);
 	CXX(mmu_pgtable, arm64_s2_16k)			\
 	CXX(mmu_pgtable, arm64_s2_64k)			\
 	CXX(mmu_pgtable, ppc_radix_4k)			\
-	CXX(mmu_pgtable, ppc_radix_64k)
+	CXX(mmu_pgtable, ppc_radix_64k)			\
+	CXX(mmu_pgtable, table_pages_ept4)		\
+	CXX(mmu_pgtable, table_pages_arm64_s2_4k)	\
+	CXX(mmu_pgtable, table_pages_ppc_radix_64k)
 KT_SUITE(mmu_pgtable, MMU_PGTABLE);
 
 /* Cases on a real user address space: see kunit/glue.c. */

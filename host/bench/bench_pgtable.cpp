@@ -87,17 +87,17 @@ public:
 		if (in_pool(t))
 			ref(t).fetch_add(n, std::memory_order_relaxed);
 		else
-			kvmmu_plat_page_ref_add(t, int(n));
+			kvmmu_plat_table_count_add_return(t, int(n));
 	}
 	unsigned put_table(void *t) override
 	{
 		if (in_pool(t))
 			return ref(t).fetch_sub(1, std::memory_order_relaxed) - 1;
-		return unsigned(kvmmu_plat_page_ref_sub_return(t, 1));
+		return unsigned(kvmmu_plat_table_count_add_return(t, -1));
 	}
 	unsigned table_refs(void *t) override
 	{
-		return in_pool(t) ? ref(t).load(std::memory_order_relaxed) : unsigned(kvmmu_plat_page_refs(t));
+		return in_pool(t) ? ref(t).load(std::memory_order_relaxed) : unsigned(kvmmu_plat_table_count(t));
 	}
 	u64 to_phys(const void *va) override { return kvmmu_plat_virt_to_phys(va); }
 	void *to_virt(u64 pa) override { return kvmmu_plat_phys_to_virt(pa); }
@@ -131,7 +131,7 @@ private:
 	std::vector<void *> free_, dirty_;
 };
 
-// The same, with reference counts in the host platform (CachedMmOps).
+// The same, with table counts in the host platform (CachedMmOps).
 class PlatformRefsMmOps final : public CachedMmOps {
 public:
 	explicit PlatformRefsMmOps(TableCache &unused) : CachedMmOps(unused) {}
@@ -146,7 +146,7 @@ public:
 	}
 	void unused_table(void *t, size_t bytes) override
 	{
-		kvmmu_plat_page_ref_set(t, 1);
+		kvmmu_plat_table_count_set(t, 1);
 		memset(t, 0, bytes);
 		pool_.push_back(t);
 	}
@@ -157,8 +157,11 @@ public:
 			TableCache::free_chunk(pool_.back(), kPage);
 			pool_.pop_back();
 		}
-		while (pool_.size() < n)
-			pool_.push_back(kvmmu_plat_alloc_pages(0, (kvmmu::gfp::kernel | kvmmu::gfp::zero).raw()));
+		while (pool_.size() < n) {
+			void *t = kvmmu_plat_alloc_pages(0, (kvmmu::gfp::kernel | kvmmu::gfp::zero).raw());
+			kvmmu_plat_table_count_set(t, 1);
+			pool_.push_back(t);
+		}
 	}
 
 private:

@@ -68,11 +68,34 @@ void kvmmu_host_pfn_clear_flags(uint64_t pfn);
 /* References held on all fake pages (leak check). */
 long kvmmu_host_pfn_refs_total(void);
 
+/*
+ * Speculative page references, as a lockless page-cache lookup or GUP-fast
+ * on a stale pte takes them on whatever page a pfn holds now: get and put
+ * one on a page from kvmmu_plat_alloc_pages(). The page is freed by
+ * whichever comes last, free_pages() or the last put (__free_pages()
+ * semantics); a count that would go below zero aborts the test.
+ */
+void kvmmu_host_page_get(void *va);
+void kvmmu_host_page_put(void *va);
+int kvmmu_host_page_refs(const void *va);	/* 0 once freed */
+
+/*
+ * User copies: the next @n kvmmu_plat_copy_to_user() calls work, every
+ * later one fails (copies nothing) until reset with @n < 0.
+ */
+void kvmmu_host_fail_copy_to_user_after(long n);
+
 /* Counts of platform calls, for checking which path was taken. */
 struct kvmmu_host_calls {
 	long gup_fast, gup, follow_pfn, fixup, mmap_lock;
 	long trace_fault, trace_invalidate_start, trace_invalidate_end, trace_retry, trace_dirty_log;
 	long lock_breaks;	/* cond_resched_rwlock_write() dropped the lock */
+	long fault;		/* kvmmu_plat_fault_one() calls */
+	long vma_lookup;	/* kvmmu_plat_vma_flags() calls */
+	long mmap_unlock;	/* mmap lock releases, the faults' own drops included */
+	long userfault_waits;	/* faults that waited for the userfaultfd handler */
+	long userfault_no_retry; /* a userfault hit by a fault that may not drop the lock */
+	long mmap_unheld;	/* VMA/GUP/fault calls without the mmap lock held */
 };
 void kvmmu_host_get_calls(struct kvmmu_host_calls *out);
 

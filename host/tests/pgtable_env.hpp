@@ -580,7 +580,7 @@ struct Env {
 			walk_tables(static_cast<u64 *>(kvmmu_plat_phys_to_virt(next)), level - 1, ia, tables, err,
 				    leaves);
 		}
-		int refs = kvmmu_plat_page_refs(t);
+		int refs = kvmmu_plat_table_count(t);
 		if (u64(refs) != 1 + valid && err.empty())
 			err = "table at level " + std::to_string(level) + " for " + hex(base) + " has " +
 			      std::to_string(valid) + " valid entries but reference count " + std::to_string(refs);

@@ -51,15 +51,23 @@ void kvmmu_plat_kvfree(const void *ptr);
 
 /*
  * Pages: 2^order contiguous, naturally aligned pages from the page
- * allocator, addressed through the kernel's linear map. A page's reference
- * count starts at 1 and must be 1 again when the pages are freed.
+ * allocator, addressed through the kernel's linear map. The core never
+ * touches their reference counts: free_pages() drops the allocation's one
+ * reference (__free_pages), so a speculative reference someone else holds
+ * (a lockless page-cache or GUP-fast lookup on a recycled pfn) frees the
+ * pages when it is dropped, and never underflows.
  */
 void *kvmmu_plat_alloc_pages(unsigned int order, unsigned int gfp);
 void kvmmu_plat_free_pages(void *va, unsigned int order);
-void kvmmu_plat_page_ref_add(void *va, int n);
-int kvmmu_plat_page_ref_sub_return(void *va, int n);
-void kvmmu_plat_page_ref_set(void *va, int count);
-int kvmmu_plat_page_refs(const void *va);
+/*
+ * A page-table page's own count of users (the stage-2 engine's 1 + valid
+ * entries), kept in the page (the page-table fields of struct page,
+ * pt_frag_refcount), apart from its reference count. Undefined until set;
+ * set it to 0 before freeing.
+ */
+void kvmmu_plat_table_count_set(void *va, int count);
+int kvmmu_plat_table_count_add_return(void *va, int n);
+int kvmmu_plat_table_count(const void *va);
 uint64_t kvmmu_plat_virt_to_phys(const void *va);
 void *kvmmu_plat_phys_to_virt(uint64_t pa);
 

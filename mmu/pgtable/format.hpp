@@ -43,8 +43,16 @@ enum class MemType : u8 {
 struct Attrs {
 	u32 prot = kRead | kWrite;
 	MemType mt = MemType::normal_wb;
+	// Software, kept in a bit the walker ignores: the leaf maps a page its
+	// owner holds through a page reference (GUP), so the page's dirty and
+	// accessed state may be handed to its struct page. Pages reached any
+	// other way (VM_IO/VM_PFNMAP) are never touched through a struct page.
+	bool host_page = false;
 
-	bool operator==(const Attrs &o) const { return prot == o.prot && mt == o.mt; }
+	bool operator==(const Attrs &o) const
+	{
+		return prot == o.prot && mt == o.mt && host_page == o.host_page;
+	}
 	bool operator!=(const Attrs &o) const { return !(*this == o); }
 };
 
@@ -90,6 +98,8 @@ struct Ept : Geometry<Levels, 12, 9> {
 	static constexpr u64 ADDR = bits(51, 12);
 	// Software: bit 11 is ignored by the processor in every EPT entry.
 	static constexpr u64 SW_LOCKED = bit(11);
+	// Software: Attrs::host_page (bits 52-56 are ignored in EPT leaves).
+	static constexpr u64 SW_PAGE = bit(52);
 	// EPT memory types.
 	static constexpr u64 MT_UC = 0, MT_WC = 1, MT_WB = 6;
 
@@ -111,7 +121,7 @@ struct Ept : Geometry<Levels, 12, 9> {
 	// the processor.
 	static u64 make_leaf(u64 pa, unsigned level, Attrs a)
 	{
-		u64 e = (pa & ADDR) | (level ? PS : 0) | A;
+		u64 e = (pa & ADDR) | (level ? PS : 0) | A | (a.host_page ? SW_PAGE : 0);
 		e |= (a.prot & kRead ? R : 0) | (a.prot & kWrite ? W : 0) | (a.prot & kExec ? X : 0);
 		switch (a.mt) {
 		case MemType::normal_wb:
@@ -130,6 +140,7 @@ struct Ept : Geometry<Levels, 12, 9> {
 	{
 		Attrs a;
 		a.prot = (e & R ? kRead : 0) | (e & W ? kWrite : 0) | (e & X ? kExec : 0);
+		a.host_page = e & SW_PAGE;
 		u64 mt = (e & MT_MASK) >> MT_SHIFT;
 		a.mt = mt == MT_WB ? MemType::normal_wb : mt == MT_WC ? MemType::normal_nc : MemType::device;
 		return a;
@@ -162,6 +173,7 @@ struct ArmS2 : Geometry<Levels, GranuleShift, GranuleShift - 3, RootBits> {
 	static constexpr u64 ADDR = bits(47, GranuleShift);
 	// Software bits 58:55 are ignored by hardware; bit 55 marks "locked".
 	static constexpr u64 SW_LOCKED = bit(55);
+	static constexpr u64 SW_PAGE = bit(56);	// Attrs::host_page
 	// Stage-2 MemAttr[3:0]: [3:2] outer, [1:0] inner (or device type).
 	static constexpr u64 MEMATTR_NORMAL_WB = 0xf, MEMATTR_NORMAL_NC = 0x5,
 			     MEMATTR_DEVICE_nGnRE = 0x1;
@@ -190,7 +202,8 @@ struct ArmS2 : Geometry<Levels, GranuleShift, GranuleShift - 3, RootBits> {
 	static u64 make_table(u64 pa, unsigned) { return (pa & ADDR) | VALID | TYPE_TABLE; }
 	static u64 make_leaf(u64 pa, unsigned level, Attrs a)
 	{
-		u64 e = (pa & ADDR) | VALID | (level == 0 ? TYPE_TABLE : 0) | AF | SH_INNER;
+		u64 e = (pa & ADDR) | VALID | (level == 0 ? TYPE_TABLE : 0) | AF | SH_INNER |
+			(a.host_page ? SW_PAGE : 0);
 		e |= (a.prot & kRead ? S2AP_R : 0) | (a.prot & kWrite ? S2AP_W : 0);
 		e |= a.prot & kExec ? 0 : XN;
 		u64 ma = a.mt == MemType::normal_wb ? MEMATTR_NORMAL_WB
@@ -201,6 +214,7 @@ struct ArmS2 : Geometry<Levels, GranuleShift, GranuleShift - 3, RootBits> {
 	{
 		Attrs a;
 		a.prot = (e & S2AP_R ? kRead : 0) | (e & S2AP_W ? kWrite : 0) | (e & XN ? 0 : kExec);
+		a.host_page = e & SW_PAGE;
 		u64 ma = (e & MEMATTR) >> MEMATTR_SHIFT;
 		a.mt = ma == MEMATTR_NORMAL_WB ? MemType::normal_wb
 		       : ma == MEMATTR_NORMAL_NC ? MemType::normal_nc : MemType::device;
@@ -245,6 +259,7 @@ struct PpcRadix {
 	static constexpr u64 V = bit(63);		// valid
 	static constexpr u64 L = bit(62);		// leaf
 	static constexpr u64 SW_LOCKED = bit(61);	// software (ISA bit 2)
+	static constexpr u64 SW_PAGE = bit(11);		// software (ISA bit 52): Attrs::host_page
 	static constexpr u64 RPN = bits(56, PageShift);	// leaf real page number (ISA 7:51)
 	static constexpr u64 NLB = bits(59, 8);		// next-level base (ISA 4:55)
 	static constexpr u64 NLS = bits(4, 0);		// next-level size, log2 entries
@@ -281,7 +296,7 @@ struct PpcRadix {
 	{
 		// Referenced; changed only if writable, so that a write to a
 		// clean page is what sets C.
-		u64 e = V | L | (pa & RPN) | R | (a.prot & kWrite ? C : 0);
+		u64 e = V | L | (pa & RPN) | R | (a.prot & kWrite ? C : 0) | (a.host_page ? SW_PAGE : 0);
 		e |= (a.prot & kRead ? EAA_R : 0) | (a.prot & kWrite ? EAA_W : 0) |
 		     (a.prot & kExec ? EAA_X : 0);
 		e |= a.mt == MemType::normal_wb ? ATT_NORMAL
@@ -292,6 +307,7 @@ struct PpcRadix {
 	{
 		Attrs a;
 		a.prot = (e & EAA_R ? kRead : 0) | (e & EAA_W ? kWrite : 0) | (e & EAA_X ? kExec : 0);
+		a.host_page = e & SW_PAGE;
 		u64 att = e & ATT;
 		a.mt = att == ATT_NORMAL ? MemType::normal_wb
 		       : att == ATT_TOLERANT ? MemType::normal_nc : MemType::device;

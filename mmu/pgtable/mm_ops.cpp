@@ -22,6 +22,7 @@ Result<void> TableCache::topup(unsigned min, Gfp gfp)
 		void *p = kvmmu_plat_alloc_pages(order(), (gfp | gfp::zero).raw());
 		if (!p)
 			return Errno::nomem;
+		kvmmu_plat_table_count_set(p, 1);
 		objs_[n_++] = p;
 	}
 	return {};
@@ -32,7 +33,9 @@ void TableCache::free_chunk(void *p, size_t bytes)
 	unsigned o = 0;
 	while ((kPageSize << o) < bytes)
 		o++;
-	kvmmu_plat_page_ref_set(p, 1);
+	// The table's own count, not the page's reference count: whoever
+	// holds the last page reference frees the page.
+	kvmmu_plat_table_count_set(p, 0);
 	kvmmu_plat_free_pages(p, o);
 }
 
@@ -47,7 +50,7 @@ void TableCache::push(void *p)
 
 void TableCache::recycle(void *p)
 {
-	kvmmu_plat_page_ref_set(p, 1);
+	kvmmu_plat_table_count_set(p, 1);
 	__builtin_memset(p, 0, chunk_);
 	push(p);
 }
@@ -79,17 +82,17 @@ void CachedMmOps::free_table(void *table, size_t bytes)
 
 void CachedMmOps::get_table(void *table, unsigned n)
 {
-	kvmmu_plat_page_ref_add(table, int(n));
+	kvmmu_plat_table_count_add_return(table, int(n));
 }
 
 unsigned CachedMmOps::put_table(void *table)
 {
-	return unsigned(kvmmu_plat_page_ref_sub_return(table, 1));
+	return unsigned(kvmmu_plat_table_count_add_return(table, -1));
 }
 
 unsigned CachedMmOps::table_refs(void *table)
 {
-	return unsigned(kvmmu_plat_page_refs(table));
+	return unsigned(kvmmu_plat_table_count(table));
 }
 
 u64 CachedMmOps::to_phys(const void *va)

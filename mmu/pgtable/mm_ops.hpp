@@ -41,7 +41,8 @@ protected:
 
 // Pre-allocated table memory, filled outside the MMU lock (may sleep) and
 // drawn from under it (never sleeps), like KVM's memory caches. Chunks
-// are page-allocator pages whose reference count is the table's. Not
+// are page-allocator pages carrying the table's count in the page
+// (kvmmu_plat_table_count_*), never in its reference count. Not
 // thread-safe: one per caller (a vCPU's fault path, the MMU notifier...).
 class TableCache : Pinned {
 public:
@@ -73,8 +74,8 @@ private:
 	void *objs_[kCapacity] = {};
 };
 
-// The usual MmOps: tables from a TableCache, counts in the table pages'
-// reference counts, addresses through the platform's linear map. TLB
+// The usual MmOps: tables from a TableCache, counts kept in the table pages
+// apart from their reference counts, addresses through the platform's linear map. TLB
 // invalidation is the user's: it depends on who walks the table.
 class CachedMmOps : public MmOps {
 public:

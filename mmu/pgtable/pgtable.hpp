@@ -84,6 +84,14 @@ protected:
 	~LeafSink() = default;
 };
 
+// How map() treats a leaf of the same output address and size that is
+// already there: `replace` gives it exactly the new attributes; `add_rights`
+// (faults) keeps every permission it has and adds the new ones, so a
+// parallel fault asking for less never takes rights (and, with them, a
+// hardware dirty bit) away. Memory type and host_page are never merged: a
+// leaf that differs in those is replaced.
+enum class MapMode : u8 { replace, add_rights };
+
 template <class F>
 class PageTable : Pinned {
 public:
@@ -102,10 +110,15 @@ public:
 
 	// `cache` (optional): the caller's own table memory; see above.
 	Result<void> map(u64 ia, u64 size, u64 pa, Attrs attrs, u64 *done = nullptr,
-			 TableCache *cache = nullptr);
+			 TableCache *cache = nullptr, MapMode mode = MapMode::replace);
 	// Every leaf removed goes to `sink` (optional), also when unmap() fails
 	// with -ENOMEM after removing some.
 	Result<void> unmap(u64 ia, u64 size, LeafSink *sink = nullptr, TableCache *cache = nullptr);
+	// Like unmap(), but every leaf that overlaps the range goes whole,
+	// also a block that reaches beyond it: what invalidation needs (the
+	// next fault maps back what stays valid). Never splits, so it needs no
+	// memory and fails only for a range the format cannot hold (-EINVAL).
+	Result<void> zap(u64 ia, u64 size, LeafSink *sink = nullptr);
 	// `dirty`, if given, is told of every leaf that was dirty when it lost
 	// its write permission (formats whose dirty state is the write
 	// permission, or whose protection clears the dirty bit, lose it then).
@@ -140,11 +153,11 @@ private:
 			 LeafSink *sink = nullptr);
 	template <class V> Result<void> walk(Op &op, V &v);
 	template <class V> Result<void> walk_table(Op &op, void *table, unsigned level, u64 base, V &v);
-	Result<Step> visit_map(Op &op, Ctx &c, u64 pa, Attrs attrs);
+	Result<Step> visit_map(Op &op, Ctx &c, u64 pa, Attrs attrs, MapMode mode);
 	Result<Step> build_table(Op &op, Ctx &c, u64 pa, Attrs attrs);
 	Result<void> fill_table(Op &op, void *table, unsigned level, u64 base, u64 pa, Attrs attrs,
 				u64 &reached);
-	Result<Step> visit_unmap(Op &op, Ctx &c);
+	Result<Step> visit_unmap(Op &op, Ctx &c, bool whole_leaves);
 	void post_unmap(Op &op, Ctx &c);
 	void report_leaf(Op &op, u64 e, u64 ia, unsigned level);
 	void report_subtree(Op &op, void *table, unsigned level, u64 base);

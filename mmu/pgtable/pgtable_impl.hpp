@@ -78,8 +78,10 @@ Result<PageTable<F> *> PageTable<F>::create(MmOps &ops, RwLock &mmu_lock, Gfp gf
 	void *root = kvmmu_plat_alloc_pages(order, (gfp | gfp::zero).raw());
 	if (!root)
 		return Errno::nomem;
+	kvmmu_plat_table_count_set(root, 1);
 	auto *pt = make<PageTable>(gfp, ops, mmu_lock, root);
 	if (!pt) {
+		kvmmu_plat_table_count_set(root, 0);
 		kvmmu_plat_free_pages(root, order);
 		return Errno::nomem;
 	}
@@ -105,7 +107,7 @@ PageTable<F>::~PageTable()
 	while ((kPageSize << order) < F::table_bytes(kRootLevel))
 		order++;
 	// The root counts its valid entries too.
-	kvmmu_plat_page_ref_set(root_, 1);
+	kvmmu_plat_table_count_set(root_, 0);
 	kvmmu_plat_free_pages(root_, order);
 }
 
@@ -401,7 +403,8 @@ Result<typename PageTable<F>::Step> PageTable<F>::split_leaf(Op &op, Ctx &c)
 // map
 // ---------------------------------------------------------------------------
 template <class F>
-Result<typename PageTable<F>::Step> PageTable<F>::visit_map(Op &op, Ctx &c, u64 pa, Attrs attrs)
+Result<typename PageTable<F>::Step> PageTable<F>::visit_map(Op &op, Ctx &c, u64 pa, Attrs attrs,
+							      MapMode mode)
 {
 	if (c.old == F::locked())
 		return Errno::again; // someone is between break and make
@@ -410,11 +413,24 @@ Result<typename PageTable<F>::Step> PageTable<F>::visit_map(Op &op, Ctx &c, u64 
 
 	u64 leaf_pa = pa + (c.ia - c.start);
 	if (c.covered() && F::leaf_ok(c.level) && !(leaf_pa & (c.size - 1))) {
+		const bool same_oa = F::valid(c.old) && F::leaf(c.old, c.level) &&
+				     F::oa(c.old, c.level) == leaf_pa;
+		if (same_oa && mode == MapMode::add_rights) {
+			// The leaf this entry holds now (read by the walker, the
+			// value the exchange below is made against) keeps every
+			// permission it has: add ours to it.
+			const Attrs o = F::attrs(c.old);
+			if (o.mt == attrs.mt && o.host_page == attrs.host_page)
+				attrs.prot |= o.prot;
+		}
 		u64 e = F::make_leaf(leaf_pa, c.level, attrs);
+		// Rights only grow here: what the hardware recorded as written
+		// stays recorded.
+		if (same_oa && mode == MapMode::add_rights && F::dirty(c.old) && (attrs.prot & kWrite))
+			e = F::mkdirty(e);
 		if (F::valid(c.old)) {
 			// Same translation: keep A/D, nothing to do.
-			if (F::leaf(c.old, c.level) && F::oa(c.old, c.level) == leaf_pa &&
-			    F::attrs(c.old) == attrs) {
+			if (same_oa && F::attrs(c.old) == attrs) {
 				op.done = c.ia + c.size;
 				return Step::next;
 			}
@@ -520,7 +536,8 @@ Result<void> PageTable<F>::fill_table(Op &op, void *table, unsigned level, u64 b
 }
 
 template <class F>
-Result<void> PageTable<F>::map(u64 ia, u64 size, u64 pa, Attrs attrs, u64 *done, TableCache *cache)
+Result<void> PageTable<F>::map(u64 ia, u64 size, u64 pa, Attrs attrs, u64 *done, TableCache *cache,
+			       MapMode mode)
 {
 	if (done)
 		*done = 0;
@@ -537,9 +554,10 @@ Result<void> PageTable<F>::map(u64 ia, u64 size, u64 pa, Attrs attrs, u64 *done,
 	struct V {
 		u64 pa;
 		Attrs attrs;
-		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_map(op, c, pa, attrs); }
+		MapMode mode;
+		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_map(op, c, pa, attrs, mode); }
 		void post(PageTable &, Op &, Ctx &) {}
-	} v{pa, attrs};
+	} v{pa, attrs, mode};
 	return run(ia, size, v, done, cache);
 }
 
@@ -547,13 +565,13 @@ Result<void> PageTable<F>::map(u64 ia, u64 size, u64 pa, Attrs attrs, u64 *done,
 // unmap
 // ---------------------------------------------------------------------------
 template <class F>
-Result<typename PageTable<F>::Step> PageTable<F>::visit_unmap(Op &op, Ctx &c)
+Result<typename PageTable<F>::Step> PageTable<F>::visit_unmap(Op &op, Ctx &c, bool whole_leaves)
 {
 	if (!F::valid(c.old))
 		return Step::next;
 	if (F::table(c.old, c.level) && !c.covered())
 		return Step::descend;
-	if (!F::table(c.old, c.level) && !c.covered())
+	if (!F::table(c.old, c.level) && !c.covered() && !whole_leaves)
 		return split_leaf(op, c); // part of a block stays mapped
 	// The whole entry goes: exchange captures the final A/D bits (only the
 	// hardware writes entries besides us: the lock is exclusive).
@@ -635,10 +653,23 @@ Result<void> PageTable<F>::unmap(u64 ia, u64 size, LeafSink *sink, TableCache *c
 	KVMMU_TRY_VOID(check_range(ia, size));
 	lock_.assert_held_write();
 	struct V {
-		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_unmap(op, c); }
+		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_unmap(op, c, false); }
 		void post(PageTable &pt, Op &op, Ctx &c) { pt.post_unmap(op, c); }
 	} v;
 	return run(ia, size, v, nullptr, cache, sink);
+}
+
+template <class F>
+Result<void> PageTable<F>::zap(u64 ia, u64 size, LeafSink *sink)
+{
+	KVMMU_TRY_VOID(check_range(ia, size));
+	lock_.assert_held_write();
+	struct V {
+		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_unmap(op, c, true); }
+		void post(PageTable &pt, Op &op, Ctx &c) { pt.post_unmap(op, c); }
+	} v;
+	// No cache: nothing here allocates (a leaf is never split).
+	return run(ia, size, v, nullptr, nullptr, sink);
 }
 
 // ---------------------------------------------------------------------------
