@@ -584,6 +584,11 @@ struct kvmmu_host_mm {
 	std::map<uint64_t, Pte> ptes;	// by page address
 	std::vector<std::pair<void *, uint64_t>> chunks; // memory to free, and its size
 	std::map<uint64_t, bool> poisoned, need_io;
+	struct Userfault {
+		int waits;	// waits until the page is filled (< 0: never)
+		bool signal;	// each wait ends with a signal pending
+	};
+	std::map<uint64_t, Userfault> userfault; // missing pages, by page address
 };
 
 namespace {
@@ -604,6 +609,9 @@ std::atomic<void (*)(void *)> gup_hook;
 std::atomic<long> lock_break_every;	// cond_resched_rwlock_write drops every n-th call; 0: never
 std::atomic<long> lock_break_calls;
 std::atomic<void *> gup_hook_arg;
+std::atomic<void (*)(void *)> userfault_hook;
+std::atomic<void *> userfault_hook_arg;
+thread_local long mmap_held;	// mmap read locks this thread holds
 
 kvmmu_host_calls calls_;
 std::mutex calls_lock;
@@ -611,6 +619,22 @@ void count(long kvmmu_host_calls::*f)
 {
 	std::lock_guard<std::mutex> g(calls_lock);
 	calls_.*f += 1;
+}
+
+// The mmap lock must be held for VMA lookups, GUP and faults.
+void mmap_check()
+{
+	if (mmap_held <= 0)
+		count(&kvmmu_host_calls::mmap_unheld);
+}
+
+void mmap_release(kvmmu_host_mm *mm)
+{
+	if (mmap_held <= 0)
+		die("fake mm: mmap_read_unlock without the lock held");
+	mmap_held--;
+	count(&kvmmu_host_calls::mmap_unlock);
+	mm->mmap_lock.unlock_shared();
 }
 
 void run_gup_hook()
@@ -756,6 +780,14 @@ void kvmmu_host_mm_set_need_io(struct kvmmu_host_mm *mm, uint64_t hva, bool need
 	mm->need_io[hva & ~(kHostPage - 1)] = need_io;
 }
 
+void kvmmu_host_mm_set_userfault(struct kvmmu_host_mm *mm, uint64_t hva, int waits, bool signal)
+{
+	std::lock_guard<std::mutex> g(mm->lock);
+	uint64_t page = hva & ~(kHostPage - 1);
+	mm->ptes.erase(page);
+	mm->userfault[page] = {waits, signal};
+}
+
 void kvmmu_host_mm_set_exiting(struct kvmmu_host_mm *mm) { mm->exiting = true; }
 
 void *kvmmu_host_mm_page(struct kvmmu_host_mm *mm, uint64_t hva)
@@ -821,6 +853,14 @@ void kvmmu_host_set_gup_hook(void (*fn)(void *arg), void *arg)
 	gup_hook_arg.store(arg);
 	gup_hook.store(fn);
 }
+
+void kvmmu_host_set_userfault_hook(void (*fn)(void *arg), void *arg)
+{
+	userfault_hook_arg.store(arg);
+	userfault_hook.store(fn);
+}
+
+long kvmmu_host_mmap_held(void) { return mmap_held; }
 
 void kvmmu_host_set_lock_break(long every)
 {
@@ -888,12 +928,17 @@ void kvmmu_plat_mmap_read_lock(void *mm)
 	sleep_check("mmap_read_lock");
 	count(&kvmmu_host_calls::mmap_lock);
 	static_cast<kvmmu_host_mm *>(mm)->mmap_lock.lock_shared();
+	mmap_held++;
 }
 
-void kvmmu_plat_mmap_read_unlock(void *mm)
+// No fatal signals here: it always gets the lock.
+int kvmmu_plat_mmap_read_lock_killable(void *mm)
 {
-	static_cast<kvmmu_host_mm *>(mm)->mmap_lock.unlock_shared();
+	kvmmu_plat_mmap_read_lock(mm);
+	return 0;
 }
+
+void kvmmu_plat_mmap_read_unlock(void *mm) { mmap_release(static_cast<kvmmu_host_mm *>(mm)); }
 
 int kvmmu_plat_gup_fast_one(uint64_t hva, bool write, uint64_t *pfn)
 {
@@ -922,6 +967,7 @@ long kvmmu_plat_gup_one(void *m, uint64_t hva, unsigned int gup_flags, uint64_t 
 {
 	sleep_check("get_user_pages_remote");
 	count(&kvmmu_host_calls::gup);
+	mmap_check();
 	auto *mm = static_cast<kvmmu_host_mm *>(m);
 	{
 		std::lock_guard<std::mutex> g(mm->lock);
@@ -933,6 +979,14 @@ long kvmmu_plat_gup_one(void *m, uint64_t hva, unsigned int gup_flags, uint64_t 
 			return -EFAULT;
 		if (mm->poisoned[page])
 			return -EHWPOISON;
+		// A missing userfaultfd page: handle_userfault() must drop the
+		// lock to wait, which this GUP (no `locked`) does not allow.
+		if (mm->userfault.count(page)) {
+			if (gup_flags & KVMMU_GUP_NOWAIT)
+				return -EBUSY;
+			count(&kvmmu_host_calls::userfault_no_retry);
+			return -EFAULT;
+		}
 		if (mm->need_io[page] && (gup_flags & KVMMU_GUP_NOWAIT))
 			return -EBUSY;
 		auto it = mm->ptes.find(page);
@@ -950,8 +1004,65 @@ long kvmmu_plat_gup_one(void *m, uint64_t hva, unsigned int gup_flags, uint64_t 
 	return 1;
 }
 
+int kvmmu_plat_fault_one(void *m, uint64_t hva, unsigned int gup_flags, bool *unlocked)
+{
+	sleep_check("handle_mm_fault");
+	count(&kvmmu_host_calls::fault);
+	mmap_check();
+	auto *mm = static_cast<kvmmu_host_mm *>(m);
+	*unlocked = false;
+	std::unique_lock<std::mutex> g(mm->lock);
+	uint64_t page = hva & ~(kHostPage - 1), vstart;
+	const auto *v = find_vma(mm, page, &vstart);
+	if (!v || (v->flags & KVMMU_HOST_MAP_PFNMAP))
+		return -EFAULT;
+	if ((gup_flags & KVMMU_GUP_WRITE) && !(v->flags & KVMMU_HOST_MAP_WRITE))
+		return -EFAULT;
+	if (mm->poisoned[page])
+		return -EHWPOISON;
+	auto uf = mm->userfault.find(page);
+	const bool io = mm->need_io[page];
+	if (uf == mm->userfault.end() && !io) {
+		// Nothing to wait for: faulted in with the lock held.
+		auto it = mm->ptes.find(page);
+		if (it == mm->ptes.end()) {
+			populate(mm, vstart, *v, page);
+			it = mm->ptes.find(page);
+		}
+		if (gup_flags & KVMMU_GUP_WRITE)
+			it->second.writable = true;
+		return 0;
+	}
+	// Waits with the mmap lock dropped (handle_userfault(), or the page
+	// lock while I/O completes), then reports VM_FAULT_RETRY.
+	bool signal = false;
+	if (uf != mm->userfault.end()) {
+		count(&kvmmu_host_calls::userfault_waits);
+		signal = uf->second.signal;
+		if (!signal && uf->second.waits > 0 && --uf->second.waits == 0) {
+			mm->userfault.erase(uf);
+			if (!mm->ptes.count(page))
+				populate(mm, vstart, *v, page);
+		}
+	} else {
+		mm->need_io[page] = false;
+		if (!mm->ptes.count(page))
+			populate(mm, vstart, *v, page);
+	}
+	g.unlock();
+	mmap_release(mm);
+	*unlocked = true;
+	if (signal)
+		signal_pending_now = true;
+	if (void (*fn)(void *) = userfault_hook.load())
+		fn(userfault_hook_arg.load());
+	return 0;
+}
+
 int kvmmu_plat_vma_flags(void *m, uint64_t hva)
 {
+	count(&kvmmu_host_calls::vma_lookup);
+	mmap_check();
 	auto *mm = static_cast<kvmmu_host_mm *>(m);
 	std::lock_guard<std::mutex> g(mm->lock);
 	const auto *v = find_vma(mm, hva, nullptr);
@@ -961,7 +1072,8 @@ int kvmmu_plat_vma_flags(void *m, uint64_t hva)
 	       (v->flags & KVMMU_HOST_MAP_PFNMAP ? KVMMU_VMA_IO | KVMMU_VMA_PFNMAP : 0);
 }
 
-int kvmmu_plat_follow_pfn(void *m, uint64_t hva, uint64_t *pfn, bool *writable, bool *referenced)
+// No reference, whatever the fake page is (the kernel's contract).
+int kvmmu_plat_follow_pfn(void *m, uint64_t hva, uint64_t *pfn, bool *writable)
 {
 	count(&kvmmu_host_calls::follow_pfn);
 	auto *mm = static_cast<kvmmu_host_mm *>(m);
@@ -971,11 +1083,6 @@ int kvmmu_plat_follow_pfn(void *m, uint64_t hva, uint64_t *pfn, bool *writable, 
 		return -EINVAL;
 	*pfn = it->second.pfn;
 	*writable = it->second.writable;
-	std::lock_guard<std::mutex> g2(pages_lock);
-	PageState *p = page_state(*pfn);
-	*referenced = p && p->has_page;
-	if (*referenced)
-		p->refs++;
 	return 0;
 }
 
@@ -1026,6 +1133,8 @@ bool kvmmu_plat_pfn_has_page(uint64_t pfn)
 
 // Fake pages without struct page stand for device memory: not RAM.
 bool kvmmu_plat_pfn_is_ram(uint64_t pfn) { return kvmmu_plat_pfn_has_page(pfn); }
+// kmap_pfn() reaches every fake page, but only RAM has a "struct page".
+bool kvmmu_plat_pfn_kmappable(uint64_t pfn) { return kvmmu_plat_pfn_has_page(pfn); }
 
 void kvmmu_plat_pfn_put(uint64_t pfn)
 {

@@ -21,6 +21,10 @@
 #include <linux/spinlock.h>
 #include <linux/srcu.h>
 #include <linux/uaccess.h>
+#ifdef CONFIG_X86
+#include <asm/e820/api.h>
+#include <asm/memtype.h>
+#endif
 
 #include <kvmmu/platform.h>
 #include <kvmmu_layout.h>
@@ -289,6 +293,11 @@ void kvmmu_plat_mmap_read_lock(void *mm)
 	mmap_read_lock(mm);
 }
 
+int kvmmu_plat_mmap_read_lock_killable(void *mm)
+{
+	return mmap_read_lock_killable(mm);
+}
+
 void kvmmu_plat_mmap_read_unlock(void *mm)
 {
 	mmap_read_unlock(mm);
@@ -317,7 +326,38 @@ long kvmmu_plat_gup_one(void *mm, uint64_t hva, unsigned int gup_flags, uint64_t
 	r = get_user_pages_remote(mm, hva, 1, foll, &page, NULL, NULL);
 	if (r == 1)
 		*pfn = page_to_pfn(page);
-	return r == 0 ? -EFAULT : r;
+	/* 0: FOLL_NOWAIT stopped where the fault would have had to wait. */
+	if (r == 0)
+		return (gup_flags & KVMMU_GUP_NOWAIT) ? -EBUSY : -EFAULT;
+	return r;
+}
+
+int kvmmu_plat_fault_one(void *mm, uint64_t hva, unsigned int gup_flags, bool *unlocked)
+{
+	unsigned int fault_flags = FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE |
+				   FAULT_FLAG_INTERRUPTIBLE | FAULT_FLAG_REMOTE;
+	vm_flags_t need = VM_READ;
+	struct vm_area_struct *vma;
+	vm_fault_t ret;
+
+	*unlocked = false;
+	if (gup_flags & KVMMU_GUP_WRITE) {
+		fault_flags |= FAULT_FLAG_WRITE;
+		need = VM_WRITE;
+	}
+	if (gup_flags & KVMMU_GUP_TRIED)
+		fault_flags |= FAULT_FLAG_TRIED;
+	/* As fixup_user_fault(): only a fault the VMA allows. */
+	vma = vma_lookup(mm, hva);
+	if (!vma || !(vma->vm_flags & need))
+		return -EFAULT;
+	ret = handle_mm_fault(vma, hva, fault_flags, NULL);
+	/* Both mean the mmap lock was released (and the VMA may be gone). */
+	if (ret & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)) {
+		*unlocked = true;
+		return 0;
+	}
+	return vm_fault_to_errno(ret, FOLL_HWPOISON);
 }
 
 int kvmmu_plat_vma_flags(void *mm, uint64_t hva)
@@ -332,27 +372,22 @@ int kvmmu_plat_vma_flags(void *mm, uint64_t hva)
 	       (vma->vm_flags & VM_PFNMAP ? KVMMU_VMA_PFNMAP : 0);
 }
 
-static struct page *kvmmu_pfn_page(uint64_t pfn);
-
-int kvmmu_plat_follow_pfn(void *mm, uint64_t hva, uint64_t *pfn, bool *writable,
-			  bool *referenced)
+int kvmmu_plat_follow_pfn(void *mm, uint64_t hva, uint64_t *pfn, bool *writable)
 {
-	struct page *page;
 	spinlock_t *ptl;
 	pte_t *ptep;
 	int r = follow_pte(mm, hva, &ptep, &ptl);
 
 	if (r)
 		return r;
+	/*
+	 * No reference, whatever the pfn: the mmu notifier, not a count,
+	 * ends its use (see platform.h).
+	 */
 	*pfn = pte_pfn(*ptep);
 	*writable = pte_write(*ptep);
-	/* Referenced under the pte lock: the page cannot be freed meanwhile. */
-	page = kvmmu_pfn_page(*pfn);
-	*referenced = page && get_page_unless_zero(page);
-	if (page && !*referenced)
-		r = -EFAULT;
 	pte_unmap_unlock(ptep, ptl);
-	return r;
+	return 0;
 }
 
 int kvmmu_plat_fixup_user_fault(void *mm, uint64_t hva, bool write, bool *unlocked)
@@ -414,12 +449,47 @@ bool kvmmu_plat_pfn_has_page(uint64_t pfn)
 
 bool kvmmu_plat_pfn_is_ram(uint64_t pfn)
 {
+#if defined(CONFIG_ARM64)
+	/*
+	 * memblock memory that is not NOMAP: reserved RAM included,
+	 * firmware (NOMAP) memory and MMIO not.
+	 */
+	return pfn_is_map_memory(pfn);
+#elif defined(CONFIG_X86)
+	/*
+	 * The firmware's e820 table (e820__mapped_raw_any(), exported for
+	 * KVM) still lists RAM that mem= removed from the kernel's own table
+	 * and from iomem, and knows nothing of struct pages; hotplugged RAM
+	 * is only in iomem's System RAM (page_is_ram()). RAM is cacheable
+	 * unless PAT says otherwise: for RAM pages, the memtype
+	 * set_memory_uc/wc left in the page; for other ranges, the type the
+	 * current mappings reserved (a range nothing reserved reads UC-).
+	 */
+	phys_addr_t pa = PFN_PHYS(pfn);
+
+	if (!e820__mapped_raw_any(pa, pa + PAGE_SIZE, E820_TYPE_RAM) && !page_is_ram(pfn))
+		return false;
+	return !pat_enabled() || !pat_pfn_immune_to_uc_mtrr(pfn);
+#else
+	/* iomem's System RAM (registered from memblock memory on powerpc). */
+	return page_is_ram(pfn);
+#endif
+}
+
+bool kvmmu_plat_pfn_kmappable(uint64_t pfn)
+{
+	/*
+	 * kmap_local_page() reaches any page with a memmap on these 64-bit
+	 * kernels (no highmem), as KVM's kvm_vcpu_map() assumes, except
+	 * arm64's NOMAP memory, which has a memmap but no linear mapping.
+	 */
+	if (!pfn_valid(pfn))
+		return false;
 #ifdef CONFIG_ARM64
-	/* NOMAP (firmware) memory has a memmap but no linear mapping. */
 	if (!pfn_is_map_memory(pfn))
 		return false;
 #endif
-	return is_zero_pfn(pfn) || kvmmu_pfn_page(pfn) != NULL;
+	return true;
 }
 
 void kvmmu_plat_pfn_put(uint64_t pfn)

@@ -17,13 +17,12 @@ Result<PfnInfo> remapped_pfn(void *mm, Hva hva, u32 flags)
 {
 	const bool write = flags & kPfnWrite;
 	u64 pfn;
-	bool writable, referenced;
-	// A VM_MIXEDMAP range may hold ordinary pages: those are referenced
-	// (under the pte lock) so the release rules are the same as for GUP'd
-	// pages; a page found with a zero count is being freed: -EFAULT.
-	int r = kvmmu_plat_follow_pfn(mm, hva.raw(), &pfn, &writable, &referenced);
-	if (r == -KVMMU_EFAULT)
-		return Errno::fault;
+	bool writable;
+	// Seed 004: whatever is behind the pte (MMIO, reserved or unmapped
+	// RAM, a driver's pages, some with a count of 0) is neither referenced
+	// nor ever touched through a struct page; the mmu notifier ends its
+	// use, as for the mapping itself.
+	int r = kvmmu_plat_follow_pfn(mm, hva.raw(), &pfn, &writable);
 	if (r) {
 		bool unlocked = false;
 		r = kvmmu_plat_fixup_user_fault(mm, hva.raw(), write, &unlocked);
@@ -31,17 +30,15 @@ Result<PfnInfo> remapped_pfn(void *mm, Hva hva, u32 flags)
 			return Errno::again;
 		if (r)
 			return Error::from_kernel(r);
-		r = kvmmu_plat_follow_pfn(mm, hva.raw(), &pfn, &writable, &referenced);
+		r = kvmmu_plat_follow_pfn(mm, hva.raw(), &pfn, &writable);
 		if (r)
 			return Error::from_kernel(r);
 	}
+	if (write && !writable)
+		return Errno::perm;
 	PfnInfo p;
 	p.pfn = Pfn(pfn);
-	p.referenced = p.has_page = referenced;
-	if (write && !writable) {
-		release_pfn(p, false, false);
-		return Errno::perm;
-	}
+	p.referenced = p.has_page = false;
 	p.writable = writable && (write || (flags & kPfnMapWritable));
 	p.ram = kvmmu_plat_pfn_is_ram(pfn);
 	return p;
@@ -62,11 +59,27 @@ Error gup_error(long r)
 	}
 }
 
-// The slow path, under the mmap lock.
-Result<PfnInfo> locked_hva_to_pfn(void *mm, Hva hva, u32 flags)
+// The slow path. Called with the mmap lock held; `locked` says on return
+// whether it still is (a fault that waited dropped it).
+//
+// GUP is asked never to wait (NOWAIT): memory that is present, or can be
+// faulted in at once, comes back with the lock held all along. A page that
+// needs a wait (I/O, a userfaultfd handler filling it) is faulted in with
+// kvmmu_plat_fault_one(), which may drop the lock while it waits, killably
+// and interruptibly, as the page fault of a process touching that memory
+// does; then the VMA may be gone or changed, so everything is looked up
+// again under the retaken lock. A plain GUP could not drop the lock: on
+// userfaultfd memory it fails at once (-EFAULT) and the handler never
+// hears of the fault.
+Result<PfnInfo> locked_hva_to_pfn(void *mm, Hva hva, u32 flags, bool &locked)
 {
 	const bool write = flags & kPfnWrite;
-	for (;;) {
+	u32 tried = 0;
+	for (bool first = true;; first = false) {
+		// Every retry is a chance to notice a signal: a wait may end
+		// with one pending, and none must keep this looping.
+		if (!first && kvmmu_plat_signal_pending())
+			return Errno::intr;
 		int vf = kvmmu_plat_vma_flags(mm, hva.raw());
 		if (vf < 0 || !(vf & KVMMU_VMA_READ))
 			return Errno::fault;
@@ -78,9 +91,28 @@ Result<PfnInfo> locked_hva_to_pfn(void *mm, Hva hva, u32 flags)
 				continue; // the lock was dropped: look again
 			return r;
 		}
-		u32 gup = (write ? KVMMU_GUP_WRITE : 0) | ((flags & kPfnNoWait) ? KVMMU_GUP_NOWAIT : 0);
+		const u32 gup = write ? KVMMU_GUP_WRITE : 0;
 		u64 pfn;
-		long r = kvmmu_plat_gup_one(mm, hva.raw(), gup, &pfn);
+		long r = kvmmu_plat_gup_one(mm, hva.raw(), gup | KVMMU_GUP_NOWAIT, &pfn);
+		if (r == -KVMMU_EBUSY && !(flags & kPfnNoWait)) {
+			// It must wait: let the fault do so, dropping the lock.
+			bool unlocked = false;
+			int fr = kvmmu_plat_fault_one(mm, hva.raw(), gup | tried, &unlocked);
+			if (unlocked) {
+				locked = false;
+				if (kvmmu_plat_signal_pending())
+					return Errno::intr;
+				if (kvmmu_plat_mmap_read_lock_killable(mm))
+					return Errno::intr;
+				locked = true;
+				tried = KVMMU_GUP_TRIED;
+				continue; // the VMA may have changed: look again
+			}
+			if (fr)
+				return gup_error(fr);
+			kvmmu_plat_cond_resched();
+			continue; // faulted in under the lock: take the page
+		}
 		if (r != 1)
 			return gup_error(r);
 		PfnInfo p;
@@ -130,8 +162,10 @@ Result<PfnInfo> hva_to_pfn(void *mm, Hva hva, u32 flags)
 		return Errno::fault; // the address space is exiting
 
 	kvmmu_plat_mmap_read_lock(mm);
-	Result<PfnInfo> res = locked_hva_to_pfn(mm, hva, flags);
-	kvmmu_plat_mmap_read_unlock(mm);
+	bool locked = true;
+	Result<PfnInfo> res = locked_hva_to_pfn(mm, hva, flags, locked);
+	if (locked)
+		kvmmu_plat_mmap_read_unlock(mm);
 	kvmmu_plat_mm_put(mm);
 	return res;
 }

@@ -22,7 +22,7 @@ struct PfnInfo {
 	bool writable = false;	 // may be mapped writable
 	bool referenced = false; // a page reference is held: release_pfn() drops it
 	bool has_page = false;	 // a refcounted page
-	bool ram = false;	 // memory with a struct page (else device memory)
+	bool ram = false;	 // system RAM (normal memory), with or without a usable struct page
 };
 
 // Errors, each distinct:

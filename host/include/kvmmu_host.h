@@ -54,6 +54,18 @@ void kvmmu_host_mm_replace_page(struct kvmmu_host_mm *mm, uint64_t hva);
 void kvmmu_host_mm_protect(struct kvmmu_host_mm *mm, uint64_t hva, uint64_t len, bool writable);
 void kvmmu_host_mm_set_poison(struct kvmmu_host_mm *mm, uint64_t hva, bool poisoned);
 void kvmmu_host_mm_set_need_io(struct kvmmu_host_mm *mm, uint64_t hva, bool need_io);
+/*
+ * userfaultfd MISSING mode: the page at @hva is dropped (no pte) and stays
+ * missing until the "handler" fills it. A fault that can wait
+ * (kvmmu_plat_fault_one()) does so with the mmap lock dropped: it releases
+ * the lock, runs the userfault hook and returns "unlocked". The @waits-th
+ * such wait fills the page (a fresh zeroed page, before the hook runs);
+ * @waits < 0: never. With @signal, every wait ends with the thread's
+ * signal pending instead (the page stays missing). A gup with NOWAIT
+ * gets -EBUSY; one without it -EFAULT (counted in userfault_no_retry: the
+ * kernel warns "FAULT_FLAG_ALLOW_RETRY missing" under DEBUG_VM).
+ */
+void kvmmu_host_mm_set_userfault(struct kvmmu_host_mm *mm, uint64_t hva, int waits, bool signal);
 /* Makes mm_get() fail, as for an exiting process. */
 void kvmmu_host_mm_set_exiting(struct kvmmu_host_mm *mm);
 /* The host memory backing @hva, or NULL. */
@@ -107,6 +119,21 @@ void kvmmu_host_set_signal_pending(bool pending);
  * taking of the MMU lock: lets tests run an invalidation exactly there.
  */
 void kvmmu_host_set_gup_hook(void (*fn)(void *arg), void *arg);
+/*
+ * Called on the faulting thread during every userfault (or I/O) wait of
+ * kvmmu_plat_fault_one(), while the mmap lock is dropped: lets tests
+ * change the address space there. Stays set until replaced (NULL: none).
+ */
+void kvmmu_host_set_userfault_hook(void (*fn)(void *arg), void *arg);
+/* mmap read locks the calling thread holds now. */
+long kvmmu_host_mmap_held(void);
+
+/*
+ * Called once, on the calling thread, at its next kvmmu_plat_write_lock()
+ * (before the lock is taken): lets tests run other threads' work exactly
+ * where an operation is about to take an rwlock for write.
+ */
+void kvmmu_host_set_write_lock_hook(void (*fn)(void *arg), void *arg);
 
 /*
  * When kvmmu_plat_cond_resched_rwlock_write() finds a reschedule due: on

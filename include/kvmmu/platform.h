@@ -126,6 +126,8 @@ bool kvmmu_plat_mm_get(void *mm);			/* mmget_not_zero */
 void kvmmu_plat_mm_put(void *mm);			/* mmput_async: never exit_mmap here */
 bool kvmmu_plat_mm_is_current(const void *mm);
 void kvmmu_plat_mmap_read_lock(void *mm);
+/* mmap_read_lock_killable(): 0, or -EINTR (a fatal signal) without the lock. */
+int kvmmu_plat_mmap_read_lock_killable(void *mm);
 void kvmmu_plat_mmap_read_unlock(void *mm);
 
 /* Flags of the VMA covering an address (vma_lookup), for kvmmu_plat_vma_flags(). */
@@ -136,10 +138,11 @@ enum kvmmu_vma_flags {
 	KVMMU_VMA_PFNMAP = 1u << 3,	/* VM_PFNMAP */
 };
 
-/* GUP flags for kvmmu_plat_gup_one(). */
+/* GUP flags for kvmmu_plat_gup_one() and kvmmu_plat_fault_one(). */
 enum kvmmu_gup_flags {
-	KVMMU_GUP_WRITE = 1u << 0,	/* FOLL_WRITE */
-	KVMMU_GUP_NOWAIT = 1u << 1,	/* FOLL_NOWAIT: fail (-EBUSY) rather than wait for I/O */
+	KVMMU_GUP_WRITE = 1u << 0,	/* FOLL_WRITE, FAULT_FLAG_WRITE */
+	KVMMU_GUP_NOWAIT = 1u << 1,	/* FOLL_NOWAIT: fail (-EBUSY) rather than wait */
+	KVMMU_GUP_TRIED = 1u << 2,	/* FAULT_FLAG_TRIED: a retry after the lock was dropped */
 };
 
 /*
@@ -149,20 +152,46 @@ enum kvmmu_gup_flags {
 int kvmmu_plat_gup_fast_one(uint64_t hva, bool write, uint64_t *pfn);
 /*
  * get_user_pages_remote() of one page, FOLL_HWPOISON; the caller holds the
- * mmap lock for read. 1 and a page reference, or a negative errno
- * (-EHWPOISON, -EFAULT, -EBUSY for NOWAIT, -EINTR, ...).
+ * mmap lock for read and still does on return (the lock is never dropped:
+ * no `locked` argument). 1 and a page reference, or a negative errno
+ * (-EHWPOISON, -EFAULT, -EINTR, ...). With KVMMU_GUP_NOWAIT, -EBUSY when
+ * the fault would have to wait (I/O, a page lock, a userfaultfd handler:
+ * GUP's 0 for FOLL_NOWAIT). Without it, a fault that needs to drop the
+ * lock to wait cannot: userfaultfd memory then fails (-EFAULT, and a
+ * DEBUG_VM warning), so such memory goes through kvmmu_plat_fault_one().
  */
 long kvmmu_plat_gup_one(void *mm, uint64_t hva, unsigned int gup_flags, uint64_t *pfn);
+/*
+ * One handle_mm_fault() of @hva in the VMA covering it, as GUP's
+ * faultin_page() does with a `locked` argument, plus
+ * FAULT_FLAG_INTERRUPTIBLE: FAULT_FLAG_ALLOW_RETRY | KILLABLE |
+ * INTERRUPTIBLE | REMOTE, WRITE and TRIED from @gup_flags (KVMMU_GUP_WRITE,
+ * KVMMU_GUP_TRIED; not NOWAIT). The caller holds the mmap lock for read.
+ * A fault that must wait (I/O, a userfaultfd handler) drops the lock and
+ * waits killably and interruptibly: then *unlocked is set, the lock is NOT
+ * held on return and the VMA may be gone; the caller retakes the lock and
+ * looks again (whether a signal ended the wait is signal_pending()'s to
+ * say). Otherwise *unlocked is false and the lock is still held.
+ * Returns 0 (the page may now be mapped: look it up again) or a negative
+ * errno: -EFAULT (no VMA, or it does not allow the access), -EHWPOISON,
+ * -ENOMEM. Does not loop: retrying is the caller's.
+ */
+int kvmmu_plat_fault_one(void *mm, uint64_t hva, unsigned int gup_flags, bool *unlocked);
 /* vma_lookup(): KVMMU_VMA_* of the VMA at @hva, or -EFAULT if there is none. */
 int kvmmu_plat_vma_flags(void *mm, uint64_t hva);
 /*
  * follow_pte() on an IO/PFNMAP VMA: the pfn and writability of the present
- * pte mapping @hva; the caller holds the mmap lock for read. While the pte
- * is still locked, a refcounted page there is referenced (*referenced);
- * one whose count is already zero (being freed) gives -EFAULT. 0 or -errno.
+ * pte mapping @hva; the caller holds the mmap lock for read. 0, or -errno
+ * when no present pte maps @hva (-EINVAL from follow_pte()).
+ *
+ * No page reference is taken, whatever the pfn is: device memory, RAM
+ * outside the kernel's map, PageReserved pages, or pages a driver
+ * allocated and remapped (tail pages of a higher-order allocation have a
+ * count of 0). Such a pfn stays valid only as long as the pte that maps
+ * it, and the caller's mmu notifier (invalidate_range_start) is what tells
+ * it when that ends. A count of 0 is never a reason to fail (seed 004).
  */
-int kvmmu_plat_follow_pfn(void *mm, uint64_t hva, uint64_t *pfn, bool *writable,
-			  bool *referenced);
+int kvmmu_plat_follow_pfn(void *mm, uint64_t hva, uint64_t *pfn, bool *writable);
 /* fixup_user_fault(); *unlocked: the mmap lock was dropped and retaken. */
 int kvmmu_plat_fixup_user_fault(void *mm, uint64_t hva, bool write, bool *unlocked);
 /*
@@ -174,20 +203,52 @@ unsigned int kvmmu_plat_host_mapping_shift(void *mm, uint64_t hva);
 
 /*
  * Host pages by pfn. A pfn "has a page" if it is a refcounted page
- * (pfn_valid and not reserved): only those are referenced, marked and
- * mapped; other pfns (device memory) are left alone.
+ * (pfn_valid and not PageReserved). Nothing here says whether the caller
+ * holds a reference on it: only pages GUP returned are referenced, and
+ * only those may be put or marked (the core remembers which; pfns reached
+ * through VM_IO/VM_PFNMAP mappings are never touched through their struct
+ * page, seed 004).
  */
 bool kvmmu_plat_pfn_has_page(uint64_t pfn);
 /*
- * Ordinary memory the kernel maps (and kmap reaches): a refcounted page or
- * the shared zero page; not device memory, firmware (NOMAP) or reserved
- * holes, even where those have a struct page.
+ * Is @pfn system RAM, i.e. ordinary cacheable memory that may be mapped
+ * with the normal (write-back, executable) memory type, as opposed to
+ * MMIO? Decided by the architecture's own map of physical memory, not by
+ * the struct page: PageReserved RAM, RAM with no struct page and RAM
+ * outside the kernel's linear map (mem=, then mapped from /dev/mem) count
+ * as RAM where the architecture's map says so.
+ *   arm64:  pfn_is_map_memory() (memblock memory that is not NOMAP), the
+ *           rule KVM uses for stage-2 memory types;
+ *   x86:    RAM in the firmware's e820 map (also RAM cut off by mem=) or
+ *           in iomem's System RAM (hotplugged memory), unless PAT tracks
+ *           it as uncached or write-combining (set_memory_uc/wc RAM);
+ *   others: page_is_ram() (iomem System RAM).
+ * The shared zero page is RAM. Never sleeps; may be called under a
+ * spinning lock. Says nothing about kmap: see kvmmu_plat_pfn_kmappable().
  */
 bool kvmmu_plat_pfn_is_ram(uint64_t pfn);
-void kvmmu_plat_pfn_put(uint64_t pfn);			/* put_page */
-void kvmmu_plat_pfn_mark_dirty(uint64_t pfn);		/* SetPageDirty, if it has a page */
-void kvmmu_plat_pfn_mark_accessed(uint64_t pfn);	/* mark_page_accessed, if it has a page */
-/* kmap_local_page() of a referenced pfn's page, and its kunmap_local(). */
+/*
+ * Does kvmmu_plat_kmap_pfn() reach @pfn's memory? True when it has a
+ * struct page the kernel maps: pfn_valid() (and on arm64 not NOMAP, which
+ * has a memmap but no linear mapping). Says nothing about whether the pfn
+ * is RAM: callers that copy through the map also check
+ * kvmmu_plat_pfn_is_ram(). Never sleeps.
+ */
+bool kvmmu_plat_pfn_kmappable(uint64_t pfn);
+/* put_page(): drops a reference GUP took. Only for pfns GUP returned. */
+void kvmmu_plat_pfn_put(uint64_t pfn);
+/*
+ * SetPageDirty() / mark_page_accessed() of a page GUP returned (the core
+ * calls them only for those), if it has a page. Never for pfns from
+ * kvmmu_plat_follow_pfn().
+ */
+void kvmmu_plat_pfn_mark_dirty(uint64_t pfn);
+void kvmmu_plat_pfn_mark_accessed(uint64_t pfn);
+/*
+ * kmap_local_page() of a kmappable pfn's page, and its kunmap_local(). No
+ * reference is taken or dropped: the caller keeps the pfn mapped (a GUP
+ * reference, or the MMU lock that an invalidation needs) meanwhile.
+ */
 void *kvmmu_plat_kmap_pfn(uint64_t pfn);
 void kvmmu_plat_kunmap(void *va);
 
