@@ -15,6 +15,7 @@ EXPORT_SYMBOL_NS_GPL(kvmmu_vm_change_pte, KVMMU);
 EXPORT_SYMBOL_NS_GPL(kvmmu_vm_release, KVMMU);
 EXPORT_SYMBOL_NS_GPL(kvmmu_vm_get_counters, KVMMU);
 EXPORT_SYMBOL_NS_GPL(kvmmu_get_module_stats, KVMMU);
+EXPORT_SYMBOL_NS_GPL(kvmmu_vm_gpa_bits, KVMMU);
 EXPORT_SYMBOL_NS_GPL(kvmmu_vm_set_memory_region, KVMMU);
 EXPORT_SYMBOL_NS_GPL(kvmmu_vm_gfn_to_pfn, KVMMU);
 EXPORT_SYMBOL_NS_GPL(kvmmu_release_pfn, KVMMU);

@@ -85,6 +85,25 @@ static bool kvmmu_zero(const __u64 *v, size_t n)
 	return true;
 }
 
+static long kvmmu_vm_get_info(struct kvmmu_vmfd *f, void __user *argp)
+{
+	struct kvmmu_vm_info info;
+	int bits;
+
+	if (copy_from_user(&info, argp, sizeof(info)))
+		return -EFAULT;
+	if (info.version || info.flags || info.pad ||
+	    !kvmmu_zero(info.reserved, ARRAY_SIZE(info.reserved)))
+		return -EINVAL;
+	bits = kvmmu_vm_gpa_bits(f->vm);
+	if (bits < 0)
+		return bits;
+	memset(&info, 0, sizeof(info));
+	info.version = KVMMU_VM_INFO_VERSION;
+	info.gpa_bits = bits;
+	return copy_to_user(argp, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
 static long kvmmu_vm_set_region(struct kvmmu_vmfd *f, void __user *argp)
 {
 	struct kvmmu_userspace_memory_region u;
@@ -176,6 +195,8 @@ static long kvmmu_vm_ioctl(struct file *file, unsigned int cmd, unsigned long ar
 	switch (cmd) {
 	case KVMMU_GET_STATS:
 		return kvmmu_vm_get_stats(f, (void __user *)arg);
+	case KVMMU_GET_VM_INFO:
+		return kvmmu_vm_get_info(f, (void __user *)arg);
 	case KVMMU_SET_USER_MEMORY_REGION:
 		return kvmmu_vm_set_region(f, (void __user *)arg);
 	case KVMMU_GPA_ACCESS:

@@ -91,6 +91,13 @@ int kvmmu_vm_get_counters(struct kvmmu_vm *vm, struct kvmmu_vm_counters *out)
 	return 0;
 }
 
+int kvmmu_vm_gpa_bits(struct kvmmu_vm *vm)
+{
+	if (!vm)
+		return Error(Errno::inval).to_errno();
+	return int(to_vm(vm)->gpa_bits());
+}
+
 int kvmmu_vm_set_memory_region(struct kvmmu_vm *vm, const struct kvmmu_memory_region *r)
 {
 	if (!vm || !r)
@@ -184,7 +191,10 @@ int kvmmu_vm_translate(struct kvmmu_vm *vm, uint64_t gpa, struct kvmmu_leaf_info
 		      KVMMU_LEAF_MT_DEVICE == u32(pgt::MemType::device), "memtype values");
 	if (!vm || !out)
 		return Error(Errno::inval).to_errno();
-	pgt::Leaf l = to_vm(vm)->translate(Gpa(gpa));
+	auto r = to_vm(vm)->translate(Gpa(gpa));
+	if (!r)
+		return r.to_errno();
+	const pgt::Leaf &l = r.value();
 	*out = {};
 	out->mapped = l.mapped;
 	if (l.mapped) {

@@ -88,7 +88,7 @@ Result<Vm *> Vm::create(u32 flags)
 Result<void> Vm::set_memory_region(const MemslotDesc &d)
 {
 	// Guest memory the stage-2 format cannot address is refused up front.
-	if (d.size && (d.gpa >= Pt::kIaLimit || d.size > Pt::kIaLimit - d.gpa))
+	if (d.size && !gpa_range_ok(d.gpa, d.size))
 		return Errno::inval;
 	if (released_.load())
 		return Errno::io; // the address space is gone
@@ -527,7 +527,7 @@ Result<FaultResult> Vm::fault(Gpa gpa, u32 access)
 
 Result<void> Vm::pre_fault(Gpa gpa, u64 size, u32 access)
 {
-	if (!size || !page_aligned(gpa.raw()) || !page_aligned(size) || gpa.raw() + size < gpa.raw())
+	if (!size || !page_aligned(gpa.raw()) || !page_aligned(size) || !gpa_range_ok(gpa.raw(), size))
 		return Errno::inval;
 	if (access & ~kAccessValid)
 		return Errno::inval;
@@ -543,17 +543,52 @@ Result<void> Vm::pre_fault(Gpa gpa, u64 size, u32 access)
 	return {};
 }
 
-pgt::Leaf Vm::translate(Gpa gpa)
+Result<pgt::Leaf> Vm::translate(Gpa gpa)
 {
+	if (!gpa_range_ok(gpa.raw(), 1))
+		return Errno::inval;
 	ReadGuard g(mmu_lock_);
 	return pt_->get_leaf(gpa.raw());
 }
 
 Result<void> Vm::access(Gpa gpa, u64 len, u64 ubuf, bool write)
 {
-	if (!len || gpa.raw() + len < gpa.raw() || ubuf + len < ubuf)
+	// Which error wins is fixed (include/uapi/linux/kvmmu.h): bad
+	// arguments (EINVAL, the gpa limit included), then the guest side
+	// (ENOENT, EPERM), then the buffer (EFAULT), each for the whole range
+	// before any page is accessed; only host-memory errors come page by
+	// page.
+	if (!len || !gpa_range_ok(gpa.raw(), len) || ubuf + len < ubuf)
 		return Errno::inval;
 	KVMMU_MIGHT_SLEEP();
+	{
+		// Every page of the range in a slot, and a writable one for a
+		// write; the first page in address order that is not decides.
+		Memslots::ReadSection rs(slots_);
+		Gfn next = to_gfn(gpa);
+		const Gfn end = to_gfn(Gpa(gpa.raw() + len - 1)) + 1;
+		Error bad = Errno::noent;
+		bool ok = true;
+		rs.set().for_each_gfn_overlap(next, end, [&](const Memslot &s) {
+			if (!ok)
+				return;
+			if (next < s.base_gfn() || (write && s.readonly())) {
+				bad = next < s.base_gfn() ? Errno::noent : Errno::perm;
+				ok = false;
+				return;
+			}
+			next = s.end_gfn();
+		});
+		if (!ok || next < end)
+			return bad;
+	}
+	// The whole buffer must take the copy before any page is accessed: a
+	// read's buffer is zeroed, a write's is read (only a buffer unmapped
+	// by another thread meanwhile can still fail later, page by page).
+	if (!kvmmu_plat_user_range_ok(ubuf, len))
+		return Errno::fault;
+	if (!write && kvmmu_plat_clear_user(ubuf, len))
+		return Errno::fault;
 	// Bytes move between the user buffer and this bounce page outside the
 	// MMU lock (user copies may fault), and between the bounce page and
 	// guest memory under it, so the page cannot be invalidated, COW-shared
@@ -562,6 +597,12 @@ Result<void> Vm::access(Gpa gpa, u64 len, u64 ubuf, bool write)
 	u8 *bounce = static_cast<u8 *>(kmalloc(kPageSize, kPageSize, gfp::kernel));
 	if (!bounce)
 		return Errno::nomem;
+	for (u64 off = 0; write && off < len; off += kPageSize) {
+		if (kvmmu_plat_copy_from_user(bounce, ubuf + off, min<u64>(kPageSize, len - off))) {
+			kfree(bounce);
+			return Errno::fault;
+		}
+	}
 	auto r = access_pages(gpa, len, ubuf, write ? kAccessWrite : 0, bounce);
 	kfree(bounce);
 	return r;

@@ -55,6 +55,19 @@ public:
 
 	Result<void> set_memory_region(const MemslotDesc &d);
 
+	// Guest physical addresses the VM's stage-2 format translates:
+	// [0, 2^gpa_bits()), the VM's IPA size (KVMMU_GET_VM_INFO). A property
+	// of each VM (today every VM of a build has its architecture's format).
+	unsigned gpa_bits() const { return S2Format::ia_bits; }
+	u64 gpa_limit() const { return Pt::kIaLimit; }
+	// The one check of a guest range [gpa, gpa + size) against that limit,
+	// made by set_memory_region, pre_fault, translate (size 1) and access:
+	// every byte must lie below gpa_limit(), else EINVAL.
+	bool gpa_range_ok(u64 gpa, u64 size) const
+	{
+		return gpa < gpa_limit() && size <= gpa_limit() - gpa;
+	}
+
 	// mmu-notifier callbacks.
 	Result<void> invalidate_range_start(Hva start, Hva end, bool blockable);
 	Result<void> invalidate_range_end(Hva start, Hva end);
@@ -77,7 +90,8 @@ public:
 	// A guest access to `gpa` missed in the stage-2 table: map it.
 	Result<FaultResult> fault(Gpa gpa, u32 access);
 	Result<void> pre_fault(Gpa gpa, u64 size, u32 access);
-	pgt::Leaf translate(Gpa gpa);
+	// -EINVAL for a gpa beyond gpa_limit(); else the leaf (maybe unmapped).
+	Result<pgt::Leaf> translate(Gpa gpa);
 	// Copies between the user buffer `ubuf` and guest memory through the
 	// stage-2 table, faulting as a vCPU would.
 	Result<void> access(Gpa gpa, u64 len, u64 ubuf, bool write);

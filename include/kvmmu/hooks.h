@@ -134,6 +134,24 @@ int kvmmu_vm_release(struct kvmmu_vm *vm);
  */
 int kvmmu_vm_get_counters(struct kvmmu_vm *vm, struct kvmmu_vm_counters *out);
 
+/**
+ * kvmmu_vm_gpa_bits() - the VM's guest physical address size (its IPA size)
+ * @vm: the VM
+ *
+ * Guest physical addresses of @vm are below 2^bits: what its stage-2
+ * format translates (x86-64 4-level EPT, arm64 with 4K or 64K pages: 48;
+ * arm64 with 16K pages: 47; ppc64 radix: 52). It is fixed for the VM's
+ * life. A guest range reaching
+ * 2^bits is refused with -EINVAL, by one check, in
+ * kvmmu_vm_set_memory_region(), kvmmu_vm_pre_fault(), kvmmu_vm_translate()
+ * and kvmmu_vm_access() alike (kvmmu_vm_fault() finds no slot there:
+ * -ENOENT). A KVM core reports this as the VM's IPA/physical-address size
+ * (as KVM_CAP_ARM_VM_IPA_SIZE does).
+ * Context: any.
+ * Return: the number of bits (> 0), or -EINVAL for a NULL @vm.
+ */
+int kvmmu_vm_gpa_bits(struct kvmmu_vm *vm);
+
 /* Guest memory slot (KVM_SET_USER_MEMORY_REGION's fields). */
 struct kvmmu_memory_region {
 	uint32_t slot;
@@ -153,9 +171,10 @@ struct kvmmu_memory_region {
  * KVM's rules: page-aligned addresses and size, slot < KVMMU_MEMSLOT_MAX,
  * userspace_addr a user range, no guest-physical overlap with another slot
  * (-EEXIST), an existing slot may only move or toggle dirty logging; the
- * guest range must fit the stage-2 format. Mappings through a deleted or
- * moved slot are gone when this returns; turning logging on write-protects
- * the slot.
+ * guest range must lie below 2^kvmmu_vm_gpa_bits() (-EINVAL). Mappings
+ * through a deleted or moved slot are gone when this returns; turning
+ * logging on write-protects the slot. A slot that moves with logging on
+ * keeps its dirty bits: they are reported for its new place.
  * Context: process context, may sleep.
  * Return: 0, -EINVAL, -EEXIST, -ENOMEM, or -EIO after kvmmu_vm_release().
  */
@@ -267,7 +286,8 @@ struct kvmmu_leaf_info {
 
 /**
  * kvmmu_vm_translate() - look @gpa up in the stage-2 table (no fault)
- * Return: 0 or -EINVAL.
+ * Return: 0 (@out->mapped 0 if nothing maps @gpa), or -EINVAL for a NULL
+ * argument or @gpa >= 2^kvmmu_vm_gpa_bits().
  */
 int kvmmu_vm_translate(struct kvmmu_vm *vm, uint64_t gpa, struct kvmmu_leaf_info *out);
 
@@ -276,16 +296,28 @@ int kvmmu_vm_translate(struct kvmmu_vm *vm, uint64_t gpa, struct kvmmu_leaf_info
  * @ubuf: user address (current's address space) to copy from or to
  *
  * Faults pages in like a vCPU access and copies through the kernel
- * mapping of each host page.
+ * mapping of each host page. Errors are found in a fixed order: bad
+ * arguments (-EINVAL: empty range, a range reaching 2^kvmmu_vm_gpa_bits(),
+ * @ubuf + @len wrapping); then, for the whole range before any page is
+ * accessed, a page without a slot (-ENOENT) or, for @write, in a read-only
+ * slot (-EPERM), the first such page in address order deciding; then
+ * @ubuf (-EFAULT: not a user range, or not readable for @write / writable
+ * otherwise; a read's buffer is zeroed first). Only then are pages
+ * accessed, in order; an error there (the host memory: -EFAULT, -EPERM,
+ * -EHWPOISON, -EINTR, -EOPNOTSUPP, -ENOMEM) leaves the pages before it
+ * accessed.
  * Context: process context, may sleep.
- * Return: 0, -EINVAL, -EFAULT (also for an unusable @ubuf), -EOPNOTSUPP
- * (memory without struct page), or the errors of kvmmu_vm_fault().
+ * Return: 0, -EINVAL, -ENOENT, -EPERM, -EFAULT, -EOPNOTSUPP (device
+ * memory, or RAM the kernel does not map), or the errors of kvmmu_vm_fault().
  */
 int kvmmu_vm_access(struct kvmmu_vm *vm, uint64_t gpa, uint64_t len, uint64_t ubuf, bool write);
 
 /**
  * kvmmu_vm_get_dirty_log() - copy out, clear and re-protect a slot's log
  * @ubuf: user buffer of ALIGN(npages, 64) / 8 bytes
+ *
+ * As for kvmmu_vm_access(), the guest side is checked before the buffer:
+ * a missing or non-logging slot is -ENOENT whatever @ubuf is.
  * Return: the number of dirty pages reported, -ENOENT (no such slot or
  * not logging), -EFAULT (checked before anything is cleared).
  */

@@ -18,6 +18,7 @@
 
 static int vm;
 static long pg;
+static uint64_t gpa_limit;	/* 2^gpa_bits (KVMMU_GET_VM_INFO) */
 
 /* What the test believes the VM's slots are. */
 struct mslot {
@@ -75,10 +76,13 @@ static int probe(uint64_t gpa)
 	int r = kvmmu_gpa_read(vm, gpa, &got, sizeof(got));
 
 	if (!s) {
-		if (r == -1 && errno == ENOENT)
+		/* Beyond the VM's guest physical space: EINVAL, else ENOENT. */
+		int err = gpa + sizeof(got) > gpa_limit ? EINVAL : ENOENT;
+
+		if (r == -1 && errno == err)
 			return 1;
-		ktap_diag("gpa 0x%llx: no slot expected, read gave %d (%s)", (unsigned long long)gpa,
-			  r, r ? strerror(errno) : "success");
+		ktap_diag("gpa 0x%llx: no slot expected, read gave %d (%s), expected %s",
+			  (unsigned long long)gpa, r, r ? strerror(errno) : "success", strerror(err));
 		return 0;
 	}
 	if (r) {
@@ -212,13 +216,20 @@ int main(void)
 	const uint64_t size = NPAGES * pg;
 	const uint64_t g0 = 1ull << 30, g1 = g0 + 64 * size, g3 = g0 + 128 * size;
 	const uint64_t g0_moved = g0 + 256 * size;
-	ktap_start(56);
+	ktap_start(57);
 	dev = kvmmu_open();
 	vm = dev >= 0 ? kvmmu_create_vm(dev) : -1;
 	if (!ktap_result(vm >= 0, "create_vm")) {
 		ktap_diag("%s", strerror(errno));
 		return ktap_finish();
 	}
+	struct kvmmu_vm_info info;
+	memset(&info, 0, sizeof(info));
+	if (ioctl(vm, KVMMU_GET_VM_INFO, &info) || info.gpa_bits < 32 || info.gpa_bits > 63) {
+		ktap_diag("GET_VM_INFO: %s, gpa_bits %u", strerror(errno), info.gpa_bits);
+		info.gpa_bits = 48;
+	}
+	gpa_limit = 1ull << info.gpa_bits;
 	a = backing(0x11);
 	b = backing(0x22);
 	c = backing(0x33);
@@ -309,9 +320,11 @@ int main(void)
 	expect_fail(&r, EINVAL, "gpa_plus_size_wraps_EINVAL");
 	r = region(2, 0, -(uint64_t)size, size, c);
 	expect_fail(&r, EINVAL, "gpa_plus_size_is_2_64_EINVAL");
-	/* No stage-2 format translates 2^63 (include/kvmmu/hooks.h). */
+	/* No stage-2 format translates 2^63 (KVMMU_GET_VM_INFO's gpa_bits). */
 	r = region(2, 0, 1ull << 63, size, c);
 	expect_fail(&r, EINVAL, "gpa_beyond_stage2_EINVAL");
+	r = region(2, 0, gpa_limit - pg, 2 * pg, c);
+	expect_fail(&r, EINVAL, "gpa_crossing_gpa_bits_EINVAL");
 
 	/* Deleting a slot that does not exist. */
 	r = region(7, 0, g3, 0, c);

@@ -6,6 +6,17 @@
  * flags and nonzero padding/reserved fields fail with EINVAL; unreadable or
  * unwritable argument memory fails with EFAULT. A failing ioctl changes no
  * state. All structures have fixed sizes and explicit padding.
+ *
+ * When several things are wrong, the first of these is reported: the
+ * argument structure cannot be read (EFAULT); a field is invalid (EINVAL:
+ * flags, padding, reserved fields, sizes, alignment, a slot number, a
+ * guest range reaching the VM's gpa limit); the guest side (ENOENT: no
+ * slot, or for KVMMU_GET_DIRTY_LOG a slot not logging; EPERM: a write to a
+ * read-only slot); the user buffer the structure points to (EFAULT). For
+ * KVMMU_GPA_ACCESS and KVMMU_GET_DIRTY_LOG all of these are found before
+ * any guest memory is accessed or any bit cleared, so ENOENT means "no
+ * slot there" whatever the buffer, and EFAULT with a good guest range
+ * means the buffer (or, for GPA_ACCESS, host memory behind the slot).
  */
 #ifndef _UAPI_LINUX_KVMMU_H
 #define _UAPI_LINUX_KVMMU_H
@@ -66,15 +77,43 @@ struct kvmmu_vm_stats {
 #define KVMMU_GET_STATS		_IOR(KVMMU_IO, 0x10, struct kvmmu_vm_stats)
 
 /*
+ * Fixed properties of a VM, for a VMM to lay guest memory out (as KVM
+ * reports the IPA size, KVM_CAP_ARM_VM_IPA_SIZE). The caller zeroes the
+ * structure (flags and reserved are checked: EINVAL); the kernel fills in
+ * version and the fields that version defines, and zeroes the rest.
+ *
+ * gpa_bits: guest physical addresses are below 2^gpa_bits, the range the
+ * VM's stage-2 format translates. Today: 48 on x86-64 (4-level EPT) and on
+ * arm64 with 4K or 64K pages, 47 on arm64 with 16K pages, 52 on ppc64
+ * (radix). KVMMU_SET_USER_MEMORY_REGION, KVMMU_PRE_FAULT, KVMMU_TRANSLATE
+ * and KVMMU_GPA_ACCESS refuse a guest range reaching 2^gpa_bits with
+ * EINVAL, all by the same rule: a slot may end exactly at 2^gpa_bits.
+ */
+#define KVMMU_VM_INFO_VERSION	1
+
+struct kvmmu_vm_info {
+	__u32 version;		/* in: 0; out: KVMMU_VM_INFO_VERSION */
+	__u32 flags;		/* in: must be 0 */
+	__u32 gpa_bits;		/* out: guest physical address bits */
+	__u32 pad;		/* must be 0 */
+	__u64 reserved[6];	/* must be 0; out: 0 */
+};
+
+#define KVMMU_GET_VM_INFO	_IOWR(KVMMU_IO, 0x11, struct kvmmu_vm_info)
+
+/*
  * Guest memory: a slot maps [guest_phys_addr, + memory_size) of guest
  * physical memory onto [userspace_addr, + memory_size) of the calling
  * process. KVM_SET_USER_MEMORY_REGION's rules: page-aligned fields;
  * memory_size 0 deletes the slot; an existing slot may only move (new
  * guest_phys_addr) or toggle KVMMU_MEM_LOG_DIRTY_PAGES; slots never
  * overlap in guest physical space (EEXIST); slot < KVMMU_MAX_MEMSLOTS; at
- * most 2^31 pages a slot; the guest range must lie within what the VM's
- * stage-2 format addresses (48 bits on every architecture today), else
- * EINVAL. READONLY and LOG_DIRTY_PAGES may be combined (nothing is logged).
+ * most 2^31 pages a slot; the guest range must lie below 2^gpa_bits
+ * (KVMMU_GET_VM_INFO; it differs between architectures), else EINVAL.
+ * READONLY and LOG_DIRTY_PAGES may be combined (nothing is logged). A slot
+ * that moves with LOG_DIRTY_PAGES set before and after keeps its dirty
+ * bits: pages written before the move and not yet collected are reported
+ * by the next KVMMU_GET_DIRTY_LOG, at the same bit (page of the slot).
  */
 #define KVMMU_MEM_LOG_DIRTY_PAGES	(1u << 0)
 #define KVMMU_MEM_READONLY		(1u << 1)
@@ -98,11 +137,18 @@ struct kvmmu_userspace_memory_region {
  * gpa, through the VM's stage-2 translation, faulting pages in as a vCPU
  * access would (a write to a write-protected page takes a write fault). The
  * bytes move through the kernel mapping of the host page, so they are the
- * real backing memory. len <= KVMMU_ACCESS_MAX_LEN. Errors: ENOENT no slot;
- * EPERM write to a read-only slot or read-only host mapping; EFAULT host
- * address not backed (or buf unusable); EHWPOISON; EINTR on a signal;
- * EOPNOTSUPP for memory without struct page (VM_IO/VM_PFNMAP). An access
- * is not atomic: on an error, pages before the failing one were accessed.
+ * real backing memory. len <= KVMMU_ACCESS_MAX_LEN. Errors, in the order
+ * they are looked for: EINVAL bad fields or [gpa, gpa + len) reaching
+ * 2^gpa_bits; then, before any page is accessed, ENOENT a page of the range
+ * has no slot, EPERM a write to a read-only slot (the first such page in
+ * address order decides), EFAULT buf unusable (not readable for a write;
+ * not writable for a read, whose buffer is zeroed first); then page by
+ * page: EPERM write to a read-only host mapping; EFAULT host address not
+ * backed; EHWPOISON; EINTR on a signal; EOPNOTSUPP for device memory and
+ * RAM the kernel does not map (VM_IO/VM_PFNMAP of MMIO, or of RAM with no
+ * struct page); RAM with a struct page, also reserved or driver-owned, is
+ * copied. An access is not atomic: on an error of
+ * that last kind, pages before the failing one were accessed.
  */
 #define KVMMU_ACCESS_WRITE		(1u << 0)
 #define KVMMU_ACCESS_FLAGS_VALID	KVMMU_ACCESS_WRITE
@@ -121,7 +167,8 @@ struct kvmmu_gpa_access {
 
 /*
  * The stage-2 translation of gpa, as it is now (nothing is faulted in; a
- * gpa nothing maps, slot or not, gives mapped = 0). pfn is that of gpa's
+ * gpa nothing maps, slot or not, gives mapped = 0; gpa >= 2^gpa_bits is
+ * EINVAL). pfn is that of gpa's
  * own page, reported only to CAP_SYS_ADMIN (0 otherwise), like pagemap.
  * YOUNG/DIRTY are the leaf's accessed and dirty state as the format keeps
  * it (formats without a hardware dirty bit report writable leaves dirty);
@@ -157,10 +204,11 @@ struct kvmmu_translation {
  * Returns the slot's dirty bitmap (bit i: page i of the slot written since
  * the last call), clears it and write-protects the pages reported, like
  * KVM_GET_DIRTY_LOG. Returns 0. The slot must exist and have
- * KVMMU_MEM_LOG_DIRTY_PAGES (else ENOENT; slot >= KVMMU_MAX_MEMSLOTS:
- * EINVAL); the buffer holds ALIGN(npages, 64) / 8 bytes and is written
- * whole before any bit is cleared: if that fails (EFAULT) no bit is lost,
- * though what of the buffer was writable may have been zeroed.
+ * KVMMU_MEM_LOG_DIRTY_PAGES (else ENOENT, whatever dirty_bitmap is; slot
+ * >= KVMMU_MAX_MEMSLOTS: EINVAL); the buffer holds ALIGN(npages, 64) / 8
+ * bytes and is written whole before any bit is cleared: if that fails
+ * (EFAULT) no bit is lost, though what of the buffer was writable may have
+ * been zeroed. Bits follow a slot that moves with logging kept on.
  */
 struct kvmmu_dirty_log {
 	__u32 slot;
@@ -175,8 +223,10 @@ struct kvmmu_dirty_log {
  * Faults [gpa, gpa + size) in as accesses of the given kind would (like
  * KVM_PRE_FAULT_MEMORY; a write pre-fault marks the pages dirty in a
  * logging slot, as a write fault does). Page-aligned; size <= 1 GiB per
- * call. Errors as KVMMU_GPA_ACCESS; on an error, the pages before the
- * failing one stay mapped. Each leaf installed counts as one fault.
+ * call; [gpa, gpa + size) must lie below 2^gpa_bits (else EINVAL, before
+ * anything is faulted). Errors as KVMMU_GPA_ACCESS; on an error, the pages
+ * before the failing one stay mapped. Each leaf installed counts as one
+ * fault.
  */
 struct kvmmu_pre_fault {
 	__u64 gpa;
