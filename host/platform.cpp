@@ -509,7 +509,25 @@ void kvmmu_plat_rwlock_init(void *lock, const char *name, void *)
 
 void kvmmu_plat_read_lock(void *lock) { rwlock_lock(lock, false); }
 void kvmmu_plat_read_unlock(void *lock) { rwlock_unlock(lock, false); }
-void kvmmu_plat_write_lock(void *lock) { rwlock_lock(lock, true); }
+namespace {
+thread_local void (*write_lock_hook)(void *);
+thread_local void *write_lock_hook_arg;
+} // namespace
+
+void kvmmu_host_set_write_lock_hook(void (*fn)(void *arg), void *arg)
+{
+	write_lock_hook_arg = arg;
+	write_lock_hook = fn;
+}
+
+void kvmmu_plat_write_lock(void *lock)
+{
+	if (void (*fn)(void *) = write_lock_hook) {
+		write_lock_hook = nullptr; // one shot
+		fn(write_lock_hook_arg);
+	}
+	rwlock_lock(lock, true);
+}
 void kvmmu_plat_write_unlock(void *lock) { rwlock_unlock(lock, true); }
 
 void kvmmu_plat_rwlock_assert_held(const void *lock)
@@ -1166,10 +1184,23 @@ void kvmmu_plat_kunmap(void *) {}
 
 // "User" addresses are host addresses; the first page stands for an
 // unmapped one, as NULL-ish pointers do in the kernel.
+namespace {
+std::atomic<long> copy_to_user_budget{-1};
+} // namespace
+
+void kvmmu_host_fail_copy_to_user_after(long n) { copy_to_user_budget.store(n); }
+
 size_t kvmmu_plat_copy_to_user(uint64_t uaddr, const void *src, size_t n)
 {
 	if (uaddr < kHostPage)
 		return n;
+	long b = copy_to_user_budget.load();
+	while (b >= 0) {
+		if (b == 0)
+			return n;
+		if (copy_to_user_budget.compare_exchange_weak(b, b - 1))
+			break;
+	}
 	memcpy(reinterpret_cast<void *>(uaddr), src, n);
 	return 0;
 }

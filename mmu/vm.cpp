@@ -26,8 +26,8 @@ struct HostPageSink final : pgt::LeafSink {
 	void removed(u64, u64 size, u64 oa, pgt::Attrs attrs, bool young, bool dirty) override
 	{
 		pages += size >> kPageShift;
-		if (attrs.mt != pgt::MemType::normal_wb)
-			return; // device memory has no page to mark
+		if (!attrs.host_page)
+			return; // not referenced through GUP: never touch its struct page
 		u64 pfn = oa >> kPageShift;
 		if (dirty && (attrs.prot & pgt::kWrite))
 			kvmmu_plat_pfn_mark_dirty(pfn);
@@ -165,6 +165,14 @@ void Vm::in_pieces(u64 start, u64 end, bool may_yield, Fn &&fn)
 	}
 }
 
+// Invalidation cannot fail: a failed zap would leave a stale mapping behind.
+void Vm::zap_checked(u64 ia, u64 size, pgt::LeafSink &sink)
+{
+	auto r = pt_->zap(ia, size, &sink);
+	if (KVMMU_UNLIKELY(!r))
+		kvmmu_plat_bug(__FILE__, __LINE__, "stage-2 zap failed");
+}
+
 // Unmaps [start, end) of guest physical space, widened to whole leaves: an
 // invalidation never splits a block (that would need memory here), it
 // drops it; the next fault maps what is still valid.
@@ -172,8 +180,9 @@ void Vm::zap_gpa(u64 start, u64 end, bool may_yield)
 {
 	HostPageSink sink;
 	in_pieces(start, end, may_yield, [&](u64 a, u64 b) {
-		auto r = pt_->unmap(a, b - a, &sink);
-		(void)r; // whole leaves only: unmap needs no memory and cannot fail
+		// zap() takes leaves whole: it needs no memory, and the range
+		// lies inside the stage-2 format's (checked at slot creation).
+		zap_checked(a, b - a, sink);
 	});
 	counters_.pages_unmapped.fetch_add(sink.pages, Order::relaxed);
 }
@@ -197,13 +206,17 @@ Result<void> Vm::invalidate_range_start(Hva start, Hva end, bool blockable)
 		return Errno::inval;
 	unsigned n;
 	{
-		// Lock order: memslot read section, then the MMU lock.
-		Memslots::ReadSection rs(slots_);
 		WriteGuard g(mmu_lock_);
 		// Recorded before the unmap: a fault that gets the lock after us
 		// sees the range in flight and does not map it again.
 		inval_.start(start.raw(), end.raw());
 		n = inval_.in_flight();
+		// The slots are picked only now, after the range is recorded
+		// (docs/locking.md): a fault that mapped the range before this
+		// point did so through a slot of this set or of one that was
+		// retired (and zapped) since, never through a slot published
+		// after the set read here.
+		Memslots::ReadSection rs(slots_);
 		// Faults stay out of the range while the zap breaks the lock:
 		// it is in flight.
 		zap_hva(rs.set(), start, end, blockable);
@@ -220,12 +233,26 @@ Result<void> Vm::invalidate_range_end(Hva start, Hva end)
 	u64 seq;
 	{
 		WriteGuard g(mmu_lock_);
-		KVMMU_TRY_VOID(inval_.end(start.raw(), end.raw()));
+		// Only a range that overlaps a slot now can matter to a fault in
+		// progress: such a fault holds its slot in the set (or, retiring,
+		// in the host-address order) until it is done.
+		bool relevant = false;
+		{
+			Memslots::ReadSection rs(slots_);
+			rs.set().for_each_hva_overlap(start, end, [&](const Memslot &) { relevant = true; });
+		}
+		KVMMU_TRY_VOID(inval_.end(start.raw(), end.raw(), relevant));
 		seq = inval_.seq();
 	}
 	counters_.invalidate_range_end.fetch_add(1, Order::relaxed);
 	kvmmu_plat_trace_invalidate_end(this, start.raw(), end.raw(), seq);
 	return {};
+}
+
+void Vm::set_legacy_retry(bool legacy)
+{
+	WriteGuard g(mmu_lock_);
+	inval_.set_rule(legacy ? InvalidationTracker::Rule::legacy : InvalidationTracker::Rule::exact);
 }
 
 u64 Vm::invalidations_in_flight()
@@ -324,8 +351,7 @@ void Vm::release()
 			zap_gpa(to_gpa(s.base_gfn()).raw(), to_gpa(s.end_gfn()).raw(), true);
 		});
 		HostPageSink sink;
-		auto r = pt_->unmap(0, Pt::kIaLimit, &sink);
-		(void)r; // whole range: whole leaves, no memory needed
+		zap_checked(0, Pt::kIaLimit, sink);
 		counters_.pages_unmapped.fetch_add(sink.pages, Order::relaxed);
 	}
 	counters_.release.fetch_add(1, Order::relaxed);
@@ -425,8 +451,30 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 		return t.error();
 	}
 
+	// What the leaf will allow. Device memory is never executable: a fetch
+	// from it cannot be satisfied by any leaf, and succeeding without
+	// mapping what was asked would send a vCPU back to the same fault.
+	pgt::Attrs a;
+	a.prot = pgt::kRead | (p.writable ? pgt::kWrite : 0);
+	if (p.ram) {
+		a.prot |= pgt::kExec;
+		a.mt = pgt::MemType::normal_wb;
+	} else {
+		a.mt = pgt::MemType::device;
+	}
+	// Only a page GUP referenced may later be marked through its struct
+	// page (seed 004): the leaf remembers which kind it maps.
+	a.host_page = p.referenced;
+	const u32 need = pgt::kRead | (write ? pgt::kWrite : 0) | ((access & kAccessExec) ? pgt::kExec : 0);
+	if ((a.prot & need) != need) {
+		release_pfn(p, false, false);
+		give_back(cache);
+		return Errno::perm;
+	}
+
 	FaultResult fr;
 	Result<void> mapped = Errno::fault;
+	bool leaf_writable = false;
 	{
 		ReadGuard g(mmu_lock_);
 		if (released_.load()) {
@@ -441,34 +489,32 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 							     S2Format::size_of(level), seq))
 				level--;
 			const u64 size = S2Format::size_of(level);
-			pgt::Attrs a;
-			a.prot = pgt::kRead | (p.writable ? pgt::kWrite : 0);
-			if (p.ram) {
-				a.prot |= pgt::kExec;
-				a.mt = pgt::MemType::normal_wb;
-			} else {
-				a.mt = pgt::MemType::device;
-			}
 			const u64 ia = gpa.raw() & ~(size - 1);
 			const u64 pa = (p.pfn.raw() << kPageShift) - (gpa.raw() - ia);
 			// A parallel fault may have mapped this page already, maybe
-			// with more rights (a write fault racing this read): keep
-			// a leaf of the same page that allows this access.
+			// as a block or with more rights (a write fault racing this
+			// read): a leaf of the same page that allows this access
+			// stays as it is. Otherwise map, adding our rights to any
+			// leaf of the same page that is there by then: a fault
+			// never takes rights (or a dirty bit) away.
 			pgt::Leaf cur = pt_->get_leaf(gpa.raw());
-			const u32 need = pgt::kRead | (write ? pgt::kWrite : 0);
 			if (cur.mapped && cur.oa == (p.pfn.raw() << kPageShift) &&
-			    (cur.attrs.prot & need) == need && cur.attrs.mt == a.mt) {
-				level = cur.level;
+			    (cur.attrs.prot & need) == need && cur.attrs.mt == a.mt)
 				mapped = Result<void>();
-			} else {
-				mapped = pt_->map(ia, S2Format::size_of(level), pa, a, nullptr, &cache);
-			}
+			else
+				mapped = pt_->map(ia, size, pa, a, nullptr, &cache, pgt::MapMode::add_rights);
 			if (mapped) {
-				fr.level = level;
-				fr.size = S2Format::size_of(level);
+				// Report what is mapped now (it can only have
+				// gained rights since: taking them needs the lock
+				// for write).
+				pgt::Leaf now = pt_->get_leaf(gpa.raw());
+				if (!now.mapped) // between break and make of another fault
+					now = cur.mapped ? cur : pgt::Leaf{true, level, ia, size, pa, a};
+				fr.level = now.level;
+				fr.size = now.size;
 				fr.pfn = p.pfn;
-				fr.writable = p.writable || (cur.mapped && level == cur.level &&
-							     (cur.attrs.prot & pgt::kWrite));
+				leaf_writable = now.attrs.prot & pgt::kWrite;
+				fr.writable = leaf_writable;
 				if (logging && write) {
 					slot.mark_dirty(gfn);
 					counters_.dirty_faults.fetch_add(1, Order::relaxed);
@@ -478,9 +524,10 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 			}
 		}
 	}
-	// The guest is about to access the page: accessed; dirty if it writes
-	// through a writable mapping.
-	release_pfn(p, write && p.writable, !again && mapped.ok());
+	// The guest is about to access the page: accessed; dirty only if it
+	// writes through a writable leaf this fault installed or found.
+	const bool ok = !again && mapped.ok();
+	release_pfn(p, ok && write && leaf_writable, ok);
 	give_back(cache);
 	if (again) {
 		counters_.fault_retries.fetch_add(1, Order::relaxed);
@@ -622,10 +669,10 @@ Result<void> Vm::access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce)
 				pgt::Leaf l = pt_->get_leaf(gpa.raw());
 				if (l.mapped && (!write || (l.attrs.prot & pgt::kWrite))) {
 					const u64 pfn = leaf_pfn(l);
-					// Device memory is not touched through the
-					// linear map (no struct page, or not RAM).
+					// Only cacheable RAM the kernel maps is
+					// copied here; device memory is not.
 					if (l.attrs.mt != pgt::MemType::normal_wb ||
-					    !kvmmu_plat_pfn_is_ram(pfn)) {
+					    !kvmmu_plat_pfn_kmappable(pfn)) {
 						what = device;
 					} else {
 						u8 *va = static_cast<u8 *>(kvmmu_plat_kmap_pfn(pfn));
@@ -635,8 +682,9 @@ Result<void> Vm::access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce)
 							__builtin_memcpy(bounce, va + page_offset(gpa), chunk);
 						kvmmu_plat_kunmap(va);
 						// A written page is dirty (the zero page is
-						// never mapped writable).
-						if (write)
+						// never mapped writable); only a page GUP
+						// referenced is marked (seed 004).
+						if (write && l.attrs.host_page)
 							kvmmu_plat_pfn_mark_dirty(pfn);
 						what = done;
 					}
@@ -672,44 +720,55 @@ Result<u64> Vm::get_dirty_log(u32 slot_id, u64 ubuf)
 	// meanwhile can still fail the copies below).
 	if (!kvmmu_plat_user_range_ok(ubuf, words * 8) || kvmmu_plat_clear_user(ubuf, words * 8))
 		return Errno::fault;
+	// Every bit taken is kept here until the caller has it: if the copy
+	// fails, all of them go back to the log (a page reported twice is
+	// harmless, a page never reported is lost data).
+	u64 *taken = static_cast<u64 *>(kvmmu_plat_kvmalloc(words * 8, (gfp::kernel | gfp::account).raw()));
+	if (!taken)
+		return Errno::nomem;
 	u64 dirty = 0;
+	// Bits are taken, and their pages write-protected, a chunk at a time
+	// so the MMU lock is held only briefly.
 	constexpr u64 kChunk = 32;
-	u64 buf[kChunk];
 	for (u64 w0 = 0; w0 < words; w0 += kChunk) {
 		u64 n = min(kChunk, words - w0);
+		u64 *buf = taken + w0;
 		bool any = false;
 		for (u64 i = 0; i < n; i++) {
 			buf[i] = s->take_dirty_word(w0 + i);
 			any |= buf[i] != 0;
 		}
-		if (any) {
-			HostPageSink dirty_sink; // write access ends: hand over what was written
-			WriteGuard g(mmu_lock_);
-			for (u64 i = 0; i < n; i++) {
-				u64 m = buf[i];
-				while (m) {
-					unsigned b = __builtin_ctzll(m);
-					// A run of set bits is one write-protect call.
-					unsigned e = b;
-					while (e < 64 && (m >> e) & 1)
-						e++;
-					u64 first = (w0 + i) * 64 + b;
-					u64 gpa = to_gpa(s->base_gfn() + first).raw();
-					auto r = pt_->wrprotect(gpa, u64(e - b) << kPageShift, &dirty_sink);
-					(void)r; // inside the slot: a valid range
-					dirty += e - b;
-					m = e == 64 ? 0 : m & ~((u64(1) << e) - 1);
-				}
+		if (!any)
+			continue;
+		HostPageSink dirty_sink; // write access ends: hand over what was written
+		WriteGuard g(mmu_lock_);
+		for (u64 i = 0; i < n; i++) {
+			u64 m = buf[i];
+			while (m) {
+				unsigned b = __builtin_ctzll(m);
+				// A run of set bits is one write-protect call.
+				unsigned e = b;
+				while (e < 64 && (m >> e) & 1)
+					e++;
+				u64 first = (w0 + i) * 64 + b;
+				u64 gpa = to_gpa(s->base_gfn() + first).raw();
+				auto r = pt_->wrprotect(gpa, u64(e - b) << kPageShift, &dirty_sink);
+				(void)r; // inside the slot: a valid range
+				dirty += e - b;
+				m = e == 64 ? 0 : m & ~((u64(1) << e) - 1);
 			}
 		}
-		if (kvmmu_plat_copy_to_user(ubuf + w0 * 8, buf, n * 8)) {
-			// The buffer went away under us: the bits taken stay
-			// logged for the next call.
-			for (u64 i = 0; i < n; i++)
-				s->restore_dirty_word(w0 + i, buf[i]);
-			return Errno::fault;
-		}
 	}
+	if (kvmmu_plat_copy_to_user(ubuf, taken, words * 8)) {
+		// The buffer went away under us: everything this call took
+		// stays logged for the next one.
+		for (u64 w = 0; w < words; w++)
+			if (taken[w])
+				s->restore_dirty_word(w, taken[w]);
+		kvmmu_plat_kvfree(taken);
+		return Errno::fault;
+	}
+	kvmmu_plat_kvfree(taken);
 	kvmmu_plat_trace_dirty_log(this, slot_id, dirty);
 	return dirty;
 }

@@ -81,6 +81,9 @@ public:
 	// seq, look up pfns, then under their own serialisation ask retry().
 	u64 invalidate_seq() const { return inval_.seq(); }
 	Result<bool> retry(Gfn start, Gfn end, u64 seq);
+	// Benchmarks only: decide retries by the tracker's legacy rule (every
+	// invalidation counts; a short history) instead of the exact one.
+	void set_legacy_retry(bool legacy);
 
 	// The pfn backing `gfn` (kPfn* flags). Memslot rules on top of
 	// hva_to_pfn(): -ENOENT without a slot, -EPERM writing a read-only slot
@@ -138,6 +141,7 @@ private:
 	template <class Fn> void in_pieces(u64 start, u64 end, bool may_yield, Fn &&fn);
 	void zap_hva(const MemslotSet &set, Hva start, Hva end, bool may_yield);
 	void zap_gpa(u64 start, u64 end, bool may_yield);
+	void zap_checked(u64 ia, u64 size, pgt::LeafSink &sink);
 	Result<bool> age_hva(Hva start, Hva end, bool flush);
 	Result<void> topup(pgt::TableCache &c);
 	void give_back(pgt::TableCache &c);

@@ -190,15 +190,18 @@ struct kvmmu_pfn {
 	uint64_t pfn;
 	bool writable;		/* may be mapped writable */
 	bool referenced;	/* a page reference is held */
-	bool has_page;		/* refcounted memory (else device memory) */
+	bool has_page;		/* a page GUP referenced (never for VM_IO/VM_PFNMAP) */
 };
 
 /**
  * kvmmu_vm_gfn_to_pfn() - the host pfn backing a guest frame
  *
  * Ordinary memory: fast GUP when a writable page is wanted, else GUP under
- * the mmap lock; the page is returned referenced. VM_IO/VM_PFNMAP memory:
- * the pfn from the host page table (follow_pte), never referenced.
+ * the mmap lock; a page that needs a wait (I/O, a userfaultfd handler) is
+ * faulted in with the mmap lock dropped while it waits, interruptibly, as a
+ * process's own fault would; the page is returned referenced.
+ * VM_IO/VM_PFNMAP memory: the pfn from the host page table (follow_pte),
+ * never referenced and never touched through a struct page.
  * Context: process context (may sleep) unless KVMMU_PFN_ATOMIC; the caller
  * must be in the VM's address space for the fast path to be used.
  * Return: 0 and *out filled, or -ENOENT (no slot), -EPERM (write to a
@@ -229,7 +232,10 @@ int kvmmu_vm_invalidate_seq(struct kvmmu_vm *vm, uint64_t *seq);
  * @start, @end: the guest frames it maps, [start, end)
  *
  * Yes exactly when an invalidation overlapping the range is in flight or
- * ended after the snapshot. The answer holds only while the caller keeps
+ * ended after the snapshot (invalidations of host memory outside every
+ * memslot never count; see docs/memory.md for the one over-approximation,
+ * after more than 64 guest-memory invalidations since the snapshot). The
+ * answer holds only while the caller keeps
  * its mapping from being invalidated unseen (KVM: under its mmu_lock).
  * Return: 1 retry, 0 no, -EINVAL.
  */
@@ -252,16 +258,24 @@ struct kvmmu_fault_info {
  * Looks the slot up, takes a sequence snapshot, resolves the pfn without
  * the MMU lock, then under the lock maps the largest leaf the slot
  * alignment and host mapping allow, unless an overlapping invalidation
- * happened meanwhile (then it retries). Faults run in parallel.
+ * happened meanwhile (then it retries). Faults run in parallel. A fault
+ * never takes rights away from a leaf a parallel fault installed for the
+ * same page; @out reports the leaf as mapped when the fault returns
+ * (@out->writable: the leaf allows writes).
  * Context: process context, may sleep.
- * Return: 0, or the errors of kvmmu_vm_gfn_to_pfn(), or -ENOMEM.
+ * Return: 0 once a leaf that allows @access maps @gpa; or the errors of
+ * kvmmu_vm_gfn_to_pfn(); -EPERM also when the memory cannot allow the
+ * access at all: an instruction fetch (KVMMU_FAULT_EXEC) from device memory,
+ * which is never mapped executable (nothing is mapped then: the core must
+ * not re-enter the guest expecting it); -ENOMEM; -EINTR on a signal.
  */
 int kvmmu_vm_fault(struct kvmmu_vm *vm, uint64_t gpa, uint32_t access,
 		   struct kvmmu_fault_info *out);
 
 /**
  * kvmmu_vm_pre_fault() - fault [@gpa, @gpa + @size) in (page-aligned)
- * Return: 0 or as kvmmu_vm_fault(); -EINVAL for a bad range.
+ * Return: 0 or as kvmmu_vm_fault(); -EINVAL for a bad range (empty,
+ * unaligned, or reaching 2^kvmmu_vm_gpa_bits()), before anything is faulted.
  */
 int kvmmu_vm_pre_fault(struct kvmmu_vm *vm, uint64_t gpa, uint64_t size, uint32_t access);
 
