@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* /sys/kernel/debug/kvmmu: module-wide statistics. */
+/* /sys/kernel/debug/kvmmu: module-wide statistics, per-VM knobs. */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
 
@@ -31,6 +31,26 @@ void kvmmu_debugfs_init(void)
 struct dentry *kvmmu_debugfs_root(void)
 {
 	return kvmmu_debugfs_dir;
+}
+
+/*
+ * kvmmu/vm-<pid>-<n>/legacy_retry (root, write-only): 1 makes the VM's
+ * faults retry by the invalidation tracker's legacy rule, 0 (the default)
+ * by the range-exact one; anything else is -EINVAL. For benchmarks only
+ * (make bench: fault_perf_test --perf measures both in the same run).
+ */
+static int kvmmu_legacy_retry_set(void *data, u64 val)
+{
+	if (val > 1)
+		return -EINVAL;
+	return kvmmu_vm_set_legacy_retry(data, val);
+}
+DEFINE_DEBUGFS_ATTRIBUTE(kvmmu_legacy_retry_fops, NULL, kvmmu_legacy_retry_set, "%llu\n");
+
+void kvmmu_debugfs_vm_init(struct dentry *dir, struct kvmmu_vm *vm)
+{
+	/* Removed (and waited for) before the VM is destroyed. */
+	debugfs_create_file_unsafe("legacy_retry", 0200, dir, vm, &kvmmu_legacy_retry_fops);
 }
 
 void kvmmu_debugfs_exit(void)

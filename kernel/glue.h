@@ -14,4 +14,17 @@ void kvmmu_debugfs_init(void);
 void kvmmu_debugfs_exit(void);
 struct dentry *kvmmu_debugfs_root(void);
 
+struct kvmmu_vm;
+/* The per-VM debugfs files besides "stats", in @dir (kvmmu/vm-<pid>-<n>). */
+void kvmmu_debugfs_vm_init(struct dentry *dir, struct kvmmu_vm *vm);
+
+/*
+ * C++ entry points for the glue only (mmu/hooks.cpp), not hooks of
+ * include/kvmmu/hooks.h. kvmmu_vm_set_legacy_retry(): @legacy selects the
+ * invalidation tracker's old retry rule (every invalidation of the mm
+ * counts) instead of the range-exact one, as the baseline of benchmarks
+ * (issue 10, defect 3); 0, or -EINVAL for a NULL @vm.
+ */
+int kvmmu_vm_set_legacy_retry(struct kvmmu_vm *vm, bool legacy);
+
 #endif

@@ -274,6 +274,7 @@ int kvmmu_vmfd_create(u32 flags)
 		 atomic_inc_return(&kvmmu_vm_ids));
 	f->debugfs = debugfs_create_dir(name, kvmmu_debugfs_root());
 	debugfs_create_file("stats", 0400, f->debugfs, f->vm, &kvmmu_vm_stats_fops);
+	kvmmu_debugfs_vm_init(f->debugfs, f->vm);
 	r = anon_inode_getfd("kvmmu-vm", &kvmmu_vm_fops, f, O_RDWR | O_CLOEXEC);
 	if (r < 0)
 		goto err_debugfs;

@@ -249,4 +249,16 @@ int kvmmu_get_module_stats(struct kvmmu_module_stats *out)
 	return 0;
 }
 
+// Not a hook of hooks.h: the module's own debugfs knob (kernel/glue.h
+// declares it for the C glue), selecting the invalidation tracker's legacy
+// retry rule for benchmark baselines (InvalidationTracker::Rule).
+int kvmmu_vm_set_legacy_retry(struct kvmmu_vm *vm, bool legacy);
+int kvmmu_vm_set_legacy_retry(struct kvmmu_vm *vm, bool legacy)
+{
+	if (!vm)
+		return Error(Errno::inval).to_errno();
+	to_vm(vm)->set_legacy_retry(legacy);
+	return 0;
+}
+
 } // extern "C"

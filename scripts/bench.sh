@@ -14,7 +14,11 @@
 # --perf; skip with KVMMU_BENCH_QEMU=0).
 # Each figure is the median of 5 repetitions: a benchmark's real time, or
 # for pgtable.* its one user counter (ns_per_page, bytes_per_page,
-# bytes_per_block), whose name gives the unit.
+# bytes_per_block), whose name gives the unit; mmu.host_fault_rate_* (issue
+# 10, defect 3: faults under unrelated munmap churn, range-exact rule and
+# the legacy baseline) report faults_per_s, plus <name>_retries_per_fault,
+# and their churn/quiet ratios are computed here (the guest's part prints
+# its own).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -54,7 +58,9 @@ import sys
 out_path, guest_path, raw_paths = sys.argv[1], sys.argv[2], sys.argv[3:]
 # User counters that are a benchmark's figure, and their units.
 counter_units = {"ns_per_page": "ns/page", "bytes_per_page": "B/page",
-                 "bytes_per_block": "B/block"}
+                 "bytes_per_block": "B/block", "faults_per_s": "faults/s"}
+# Further counters reported as figures of their own, <name>_<counter>.
+extra_units = {"retries_per_fault": "retries/fault"}
 
 figures = {}
 for raw_path in raw_paths:
@@ -67,6 +73,9 @@ for raw_path in raw_paths:
             continue
         # Without Google Benchmark's "/iterations:N/manual_time" suffixes.
         name = b["run_name"].split("/")[0]
+        for c, unit in extra_units.items():
+            if c in b:
+                figures[f"{name}_{c}"] = {"value": b[c], "unit": unit}
         counters = [c for c in counter_units if c in b]
         if counters:
             figures[name] = {"value": b[counters[0]], "unit": counter_units[counters[0]]}
@@ -102,6 +111,16 @@ figures["mmu.host_fault_in_4k_vs_2m"] = {
 inv_all, inv_one = figures["mmu.host_invalidate_all_256m"], figures["mmu.host_invalidate_4k_of_256m"]
 assert inv_all["unit"] == inv_one["unit"]
 figures["mmu.host_invalidate_all_vs_4k"] = {"value": inv_all["value"] / inv_one["value"], "unit": "x"}
+
+# Faults under unrelated churn against quiet, per rule, same run (goal:
+# >= 0.5x with the range-exact rule; "_legacy" is the old rule's baseline).
+for sfx in ("", "_legacy"):
+    quiet = figures[f"mmu.host_fault_rate_quiet{sfx}"]
+    for n in ("churn1", "churn4", "churn1_nice", "churn4_nice"):
+        fig = figures[f"mmu.host_fault_rate_{n}{sfx}"]
+        assert fig["unit"] == quiet["unit"] == "faults/s"
+        figures[f"mmu.host_fault_rate_{n}_vs_quiet{sfx}"] = {
+            "value": fig["value"] / quiet["value"], "unit": "x"}
 
 # Figures the guest printed as "bench: <name> = <value> <unit>".
 with open(guest_path) as f:
