@@ -433,37 +433,78 @@ void *kvmmu_plat_phys_to_virt(uint64_t pa)
 	return reinterpret_cast<void *>(uintptr_t(pa));
 }
 
-// SRCU: a reader-preferring rwlock; synchronize takes it for writing once,
-// which waits for every read section in progress.
-static_assert(sizeof(pthread_rwlock_t) <= KVMMU_SRCU_SIZE, "host srcu does not fit");
+// SRCU, modelled as the kernel's works: readers never block (they only
+// count themselves in one of two counters), and synchronize flips the
+// counter new readers use and waits for the old one to drain. No lock is
+// shared between readers and updaters, so lock-order checkers (TSan) see
+// what lockdep sees in the kernel: a read section nests in any lock, and
+// any lock nests in a read section.
+namespace {
+struct HostSrcu {
+	std::atomic<long> readers[2];
+	std::atomic<int> idx;
+	pthread_mutex_t sync;	// one synchronize at a time (the kernel's srcu_gp_mutex)
+};
+thread_local int srcu_sections; // read sections this thread is in (any srcu)
+} // namespace
+static_assert(sizeof(HostSrcu) <= KVMMU_SRCU_SIZE, "host srcu does not fit");
 
 int kvmmu_plat_srcu_init(void *ssp, const char *, void *)
 {
-	return -pthread_rwlock_init(static_cast<pthread_rwlock_t *>(ssp), nullptr);
+	auto *s = new (ssp) HostSrcu;
+	s->readers[0].store(0);
+	s->readers[1].store(0);
+	s->idx.store(0);
+	return -pthread_mutex_init(&s->sync, nullptr);
 }
 
 void kvmmu_plat_srcu_cleanup(void *ssp)
 {
-	pthread_rwlock_destroy(static_cast<pthread_rwlock_t *>(ssp));
+	auto *s = static_cast<HostSrcu *>(ssp);
+	if (s->readers[0].load() || s->readers[1].load())
+		die("srcu_cleanup with readers in their read sections");
+	pthread_mutex_destroy(&s->sync);
+	s->~HostSrcu();
 }
 
 int kvmmu_plat_srcu_read_lock(void *ssp)
 {
-	check(pthread_rwlock_rdlock(static_cast<pthread_rwlock_t *>(ssp)), "srcu_read_lock", "srcu");
-	return 0;
+	auto *s = static_cast<HostSrcu *>(ssp);
+	for (;;) {
+		int i = s->idx.load();
+		s->readers[i].fetch_add(1);
+		// Counted where a synchronize that flipped meanwhile would not
+		// wait for us: back off and count in the new one.
+		if (s->idx.load() == i) {
+			srcu_sections++;
+			return i;
+		}
+		s->readers[i].fetch_sub(1);
+	}
 }
 
-void kvmmu_plat_srcu_read_unlock(void *ssp, int)
+void kvmmu_plat_srcu_read_unlock(void *ssp, int idx)
 {
-	check(pthread_rwlock_unlock(static_cast<pthread_rwlock_t *>(ssp)), "srcu_read_unlock", "srcu");
+	auto *s = static_cast<HostSrcu *>(ssp);
+	if (idx < 0 || idx > 1 || s->readers[idx].fetch_sub(1) <= 0)
+		die("srcu_read_unlock without its read_lock");
+	srcu_sections--;
 }
 
 void kvmmu_plat_synchronize_srcu(void *ssp)
 {
 	sleep_check("synchronize_srcu");
-	auto *l = static_cast<pthread_rwlock_t *>(ssp);
-	check(pthread_rwlock_wrlock(l), "synchronize_srcu", "srcu");
-	check(pthread_rwlock_unlock(l), "synchronize_srcu", "srcu");
+	auto *s = static_cast<HostSrcu *>(ssp);
+	// The kernel would wait forever (lockdep: "synchronize_srcu in a
+	// read section"); any srcu, as the host cannot tell them apart here.
+	if (srcu_sections)
+		die("synchronize_srcu inside an srcu read section");
+	check(pthread_mutex_lock(&s->sync), "synchronize_srcu", "srcu");
+	const int old = s->idx.load();
+	s->idx.store(1 - old);
+	while (s->readers[old].load())
+		sched_yield();
+	check(pthread_mutex_unlock(&s->sync), "synchronize_srcu", "srcu");
 }
 
 // x86-64 user space: below 2^47.
