@@ -35,6 +35,12 @@ Result<void> InvalidationTracker::end(u64 start, u64 end, bool relevant)
 		return Errno::inval;
 	if (!relevant && rule_ == Rule::exact)
 		return {};
+	ended(start, end);
+	return {};
+}
+
+void InvalidationTracker::ended(u64 start, u64 end)
+{
 	u64 s = seq_.load(Order::relaxed) + 1;
 	Done &slot = history_[s % kHistory];
 	if (slot.seq)
@@ -42,7 +48,6 @@ Result<void> InvalidationTracker::end(u64 start, u64 end, bool relevant)
 	slot = {s, start, end};
 	// Release: a fault that reads the new count also sees the history.
 	seq_.store(s, Order::release);
-	return {};
 }
 
 // Adds a range that left the exact history to the summary: it joins every

@@ -65,6 +65,9 @@ public:
 	// have looked up a pfn in the range (the VM: it overlaps a memslot);
 	// only then does it count for faults that took their snapshot earlier.
 	Result<void> end(u64 start, u64 end, bool relevant = true);
+	// Counts [start, end) as a relevant invalidation that ended now,
+	// without a start (a memslot that stopped mapping it).
+	void ended(u64 start, u64 end);
 	// Is an invalidation overlapping [start, end) in flight now?
 	bool in_flight_overlaps(u64 start, u64 end) const;
 	bool retry(u64 start, u64 end, u64 snapshot) const;

@@ -97,10 +97,17 @@ Result<void> Vm::set_memory_region(const MemslotDesc &d)
 
 // A deleted or moved slot, hidden from faults but still found by
 // invalidations: what it mapped goes.
+// Also an invalidation of the slot's host range, as far as retry() is
+// concerned: a caller of the hooks (a KVM core: invalidate_seq(), then
+// gfn_to_pfn(), then retry()) holds no memslot read section across them,
+// so an invalidation that ends while no slot covers its range (this one
+// was deleted meanwhile, perhaps to be created again at once) would
+// otherwise not count for a pfn it looked up through this slot.
 void Vm::retiring(const Memslot *old_slot)
 {
 	WriteGuard g(mmu_lock_);
 	zap_gpa(to_gpa(old_slot->base_gfn()).raw(), to_gpa(old_slot->end_gfn()).raw(), true);
+	inval_.ended(old_slot->hva().raw(), old_slot->hva_end().raw());
 }
 
 // A slot that starts logging has its pages write-protected, so the next

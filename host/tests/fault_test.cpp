@@ -923,6 +923,35 @@ TEST_F(FaultTest, InvalidationStartCoversSlotsPublishedBeforeItLocks)
 	EXPECT_EQ(fi.pfn, kvmmu_host_mm_pfn(mm_, kHva)); // the new page
 }
 
+// Defect 3's rule, for a KVM core using the hooks: it holds no memslot
+// read section between its snapshot, its pfn lookup and its retry check.
+// An invalidation of the page that ends while the slot is gone (deleted,
+// then created again at once) still makes it retry: the slot's
+// retirement counts as an invalidation of its host range. (Found in
+// review: the relevant-only history alone answered 0 here.)
+TEST_F(FaultTest, HookRetryCountsASlotDeletedMeanwhile)
+{
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, kSize, KVMMU_HOST_MAP_WRITE), 0);
+	ASSERT_EQ(slot(0, kGpa, 16 * kPage, kHva), 0);
+	const uint64_t gfn = (kGpa >> 12) + 3, hva = kHva + 3 * kPage;
+	uint64_t seq;
+	ASSERT_EQ(kvmmu_vm_invalidate_seq(vm_, &seq), 0);
+	ASSERT_EQ(kvmmu_vm_invalidate_range_start(vm_, hva, hva + kPage, true), 0);
+	kvmmu_pfn p{};
+	ASSERT_EQ(kvmmu_vm_gfn_to_pfn(vm_, gfn, 0, &p), 0); // the old page, still mapped by the host
+	ASSERT_EQ(slot(0, kGpa, 0, kHva), 0); // deleted
+	kvmmu_host_mm_replace_page(mm_, hva);
+	ASSERT_EQ(kvmmu_vm_invalidate_range_end(vm_, hva, hva + kPage), 0); // no slot now
+	ASSERT_EQ(slot(0, kGpa, 16 * kPage, kHva), 0); // back
+	EXPECT_EQ(kvmmu_vm_retry(vm_, gfn, gfn + 1, seq), 1);
+	// Far from the deleted slot's range, nothing changed.
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva + 64 * kHuge, 16 * kPage, KVMMU_HOST_MAP_WRITE), 0);
+	ASSERT_EQ(slot(1, kGpa + 64 * kHuge, 16 * kPage, kHva + 64 * kHuge), 0);
+	const uint64_t g1 = (kGpa + 64 * kHuge) >> 12;
+	EXPECT_EQ(kvmmu_vm_retry(vm_, g1, g1 + 1, seq), 0);
+	kvmmu_release_pfn(&p, false, false);
+}
+
 // Defect 2. An instruction fetch from device memory cannot be satisfied
 // (device leaves are never executable): the fault fails, maps nothing.
 TEST_F(FaultTest, ExecFaultOnDeviceMemoryFails)

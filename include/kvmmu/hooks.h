@@ -233,7 +233,9 @@ int kvmmu_vm_invalidate_seq(struct kvmmu_vm *vm, uint64_t *seq);
  *
  * Yes exactly when an invalidation overlapping the range is in flight or
  * ended after the snapshot (invalidations of host memory outside every
- * memslot never count; see docs/memory.md for the one over-approximation,
+ * memslot never count; deleting or moving a slot counts as an
+ * invalidation of its host range, so the caller need not hold anything
+ * between its snapshot, its gfn_to_pfn and this check; see docs/memory.md for the one over-approximation,
  * after more than 64 guest-memory invalidations since the snapshot). The
  * answer holds only while the caller keeps
  * its mapping from being invalidated unseen (KVM: under its mmu_lock).
