@@ -479,17 +479,20 @@ bool kvmmu_plat_pfn_is_ram(uint64_t pfn)
 bool kvmmu_plat_pfn_kmappable(uint64_t pfn)
 {
 	/*
-	 * kmap_local_page() reaches any page with a memmap on these 64-bit
-	 * kernels (no highmem), as KVM's kvm_vcpu_map() assumes, except
-	 * arm64's NOMAP memory, which has a memmap but no linear mapping.
+	 * kmap_local_page() is the linear map on these 64-bit kernels (no
+	 * highmem). pfn_valid() is not enough: an early section is valid
+	 * throughout, also past a mem= cut the linear map does not cover.
+	 * arm64: memblock memory that is not NOMAP is what the linear map
+	 * holds; elsewhere iomem's System RAM is registered from the memory
+	 * the kernel maps (mem= and memmap= trim it, hotplug adds to both).
 	 */
 	if (!pfn_valid(pfn))
 		return false;
 #ifdef CONFIG_ARM64
-	if (!pfn_is_map_memory(pfn))
-		return false;
+	return pfn_is_map_memory(pfn);
+#else
+	return page_is_ram(pfn);
 #endif
-	return true;
 }
 
 void kvmmu_plat_pfn_put(uint64_t pfn)

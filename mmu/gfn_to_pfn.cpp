@@ -54,6 +54,8 @@ Error gup_error(long r)
 	case KVMMU_EINTR:
 	case KVMMU_ERESTARTSYS:
 		return Errno::intr;
+	case KVMMU_ENOMEM: // the fault could not allocate (VM_FAULT_OOM)
+		return Errno::nomem;
 	default:
 		return Errno::fault;
 	}

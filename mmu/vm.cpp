@@ -516,7 +516,8 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 				// for write).
 				pgt::Leaf now = pt_->get_leaf(gpa.raw());
 				if (!now.mapped) // between break and make of another fault
-					now = cur.mapped ? cur : pgt::Leaf{true, level, ia, size, pa, a};
+					now = cur.mapped ? cur
+							 : pgt::Leaf{true, level, ia, size, pa + (gpa.raw() - ia), a};
 				fr.level = now.level;
 				fr.size = now.size;
 				fr.pfn = p.pfn;

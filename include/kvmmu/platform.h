@@ -218,7 +218,8 @@ bool kvmmu_plat_pfn_has_page(uint64_t pfn);
  * outside the kernel's linear map (mem=, then mapped from /dev/mem) count
  * as RAM where the architecture's map says so.
  *   arm64:  pfn_is_map_memory() (memblock memory that is not NOMAP), the
- *           rule KVM uses for stage-2 memory types;
+ *           rule KVM uses for stage-2 memory types (RAM that mem= removed
+ *           from memblock is therefore device memory there, as in KVM);
  *   x86:    RAM in the firmware's e820 map (also RAM cut off by mem=) or
  *           in iomem's System RAM (hotplugged memory), unless PAT tracks
  *           it as uncached or write-combining (set_memory_uc/wc RAM);
@@ -229,10 +230,14 @@ bool kvmmu_plat_pfn_has_page(uint64_t pfn);
 bool kvmmu_plat_pfn_is_ram(uint64_t pfn);
 /*
  * Does kvmmu_plat_kmap_pfn() reach @pfn's memory? True when it has a
- * struct page the kernel maps: pfn_valid() (and on arm64 not NOMAP, which
- * has a memmap but no linear mapping). Says nothing about whether the pfn
- * is RAM: callers that copy through the map also check
- * kvmmu_plat_pfn_is_ram(). Never sleeps.
+ * struct page and lies in the kernel's linear map: pfn_valid() alone is not
+ * enough (an early memory section is pfn_valid() throughout, also past a
+ * mem= cut, which the linear map does not cover), so also arm64
+ * pfn_is_map_memory() (memblock memory, not NOMAP), elsewhere page_is_ram()
+ * (iomem System RAM, registered from the memory the kernel maps). Says
+ * nothing about the memory type: callers that copy through the map also
+ * check kvmmu_plat_pfn_is_ram(). Never sleeps; may be called under a
+ * spinning lock.
  */
 bool kvmmu_plat_pfn_kmappable(uint64_t pfn);
 /* put_page(): drops a reference GUP took. Only for pfns GUP returned. */
