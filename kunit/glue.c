@@ -126,12 +126,29 @@ bool kvmmu_kt_have_user_mm(void *test)
 	return false;
 }
 
+/*
+ * The cases count base pages: the mapping must never be backed by a
+ * transparent huge page. do_madvise() is not exported, so the VMA is
+ * placed to hold no whole PMD-aligned block: it starts one page past a PMD
+ * boundary and, if it is a PMD or larger, THP cannot map any part of it
+ * with a huge page. (With 64K pages the cases' 32 pages are exactly one
+ * PMD; an aligned mmap, which ASLR gives once in 32 runs, made them fail.)
+ */
 uint64_t kvmmu_kt_user_map(uint64_t len)
 {
-	unsigned long a = vm_mmap(NULL, 0, len, PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	unsigned long a, s;
 
-	return IS_ERR_VALUE(a) ? 0 : a;
+	a = vm_mmap(NULL, 0, len + 2 * PMD_SIZE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	if (IS_ERR_VALUE(a))
+		return 0;
+	s = ALIGN(a, PMD_SIZE) + PAGE_SIZE;
+	if ((s > a && vm_munmap(a, s - a)) ||
+	    vm_munmap(s + len, a + len + 2 * PMD_SIZE - (s + len))) {
+		vm_munmap(a, len + 2 * PMD_SIZE);
+		return 0;
+	}
+	return s;
 }
 
 int kvmmu_kt_user_unmap(uint64_t addr, uint64_t len)
