@@ -1022,6 +1022,21 @@ int kvmmu_plat_gup_fast_one(uint64_t hva, bool write, uint64_t *pfn)
 	return 1;
 }
 
+// What GUP and a fault both refuse, in the kernel's order: no VMA or a
+// PFNMAP one (-EFAULT), a write the VMA does not allow (-EFAULT), a
+// poisoned page (-EHWPOISON). Called with mm->lock held; 0 if none.
+static int gup_vma_check(kvmmu_host_mm *mm, const kvmmu_host_mm::Vma *v, uint64_t page,
+			 unsigned int gup_flags)
+{
+	if (!v || (v->flags & KVMMU_HOST_MAP_PFNMAP))
+		return -EFAULT;
+	if ((gup_flags & KVMMU_GUP_WRITE) && !(v->flags & KVMMU_HOST_MAP_WRITE))
+		return -EFAULT;
+	if (mm->poisoned[page])
+		return -EHWPOISON;
+	return 0;
+}
+
 long kvmmu_plat_gup_one(void *m, uint64_t hva, unsigned int gup_flags, uint64_t *pfn)
 {
 	sleep_check("get_user_pages_remote");
@@ -1032,12 +1047,8 @@ long kvmmu_plat_gup_one(void *m, uint64_t hva, unsigned int gup_flags, uint64_t 
 		std::lock_guard<std::mutex> g(mm->lock);
 		uint64_t page = hva & ~(kHostPage - 1), vstart;
 		const auto *v = find_vma(mm, page, &vstart);
-		if (!v || (v->flags & KVMMU_HOST_MAP_PFNMAP))
-			return -EFAULT;
-		if ((gup_flags & KVMMU_GUP_WRITE) && !(v->flags & KVMMU_HOST_MAP_WRITE))
-			return -EFAULT;
-		if (mm->poisoned[page])
-			return -EHWPOISON;
+		if (int e = gup_vma_check(mm, v, page, gup_flags))
+			return e;
 		// A missing userfaultfd page: handle_userfault() must drop the
 		// lock to wait, which this GUP (no `locked`) does not allow.
 		if (mm->userfault.count(page)) {
@@ -1073,12 +1084,8 @@ int kvmmu_plat_fault_one(void *m, uint64_t hva, unsigned int gup_flags, bool *un
 	std::unique_lock<std::mutex> g(mm->lock);
 	uint64_t page = hva & ~(kHostPage - 1), vstart;
 	const auto *v = find_vma(mm, page, &vstart);
-	if (!v || (v->flags & KVMMU_HOST_MAP_PFNMAP))
-		return -EFAULT;
-	if ((gup_flags & KVMMU_GUP_WRITE) && !(v->flags & KVMMU_HOST_MAP_WRITE))
-		return -EFAULT;
-	if (mm->poisoned[page])
-		return -EHWPOISON;
+	if (int e = gup_vma_check(mm, v, page, gup_flags))
+		return e;
 	auto uf = mm->userfault.find(page);
 	const bool io = mm->need_io[page];
 	if (uf == mm->userfault.end() && !io) {

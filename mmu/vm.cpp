@@ -638,8 +638,9 @@ Result<void> Vm::access(Gpa gpa, u64 len, u64 ubuf, bool write)
 			return bad;
 	}
 	// The whole buffer must take the copy before any page is accessed: a
-	// read's buffer is zeroed, a write's is read (only a buffer unmapped
-	// by another thread meanwhile can still fail later, page by page).
+	// read's buffer is zeroed, a byte of each page of a write's is read
+	// (only a buffer unmapped by another thread meanwhile can still fail
+	// later, page by page).
 	if (!kvmmu_plat_user_range_ok(ubuf, len))
 		return Errno::fault;
 	if (!write && kvmmu_plat_clear_user(ubuf, len))
@@ -652,8 +653,8 @@ Result<void> Vm::access(Gpa gpa, u64 len, u64 ubuf, bool write)
 	u8 *bounce = static_cast<u8 *>(kmalloc(kPageSize, kPageSize, gfp::kernel));
 	if (!bounce)
 		return Errno::nomem;
-	for (u64 off = 0; write && off < len; off += kPageSize) {
-		if (kvmmu_plat_copy_from_user(bounce, ubuf + off, min<u64>(kPageSize, len - off))) {
+	for (u64 a = ubuf; write && a < ubuf + len; a = (a | (kPageSize - 1)) + 1) {
+		if (kvmmu_plat_copy_from_user(bounce, a, 1)) {
 			kfree(bounce);
 			return Errno::fault;
 		}

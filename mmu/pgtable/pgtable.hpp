@@ -158,6 +158,7 @@ private:
 	Result<void> fill_table(Op &op, void *table, unsigned level, u64 base, u64 pa, Attrs attrs,
 				u64 &reached);
 	Result<Step> visit_unmap(Op &op, Ctx &c, bool whole_leaves);
+	Result<void> remove(u64 ia, u64 size, LeafSink *sink, TableCache *cache, bool whole_leaves);
 	void post_unmap(Op &op, Ctx &c);
 	void report_leaf(Op &op, u64 e, u64 ia, unsigned level);
 	void report_subtree(Op &op, void *table, unsigned level, u64 base);

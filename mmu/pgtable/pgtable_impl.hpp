@@ -648,28 +648,28 @@ void PageTable<F>::post_unmap(Op &op, Ctx &c)
 }
 
 template <class F>
-Result<void> PageTable<F>::unmap(u64 ia, u64 size, LeafSink *sink, TableCache *cache)
+Result<void> PageTable<F>::remove(u64 ia, u64 size, LeafSink *sink, TableCache *cache, bool whole_leaves)
 {
 	KVMMU_TRY_VOID(check_range(ia, size));
 	lock_.assert_held_write();
 	struct V {
-		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_unmap(op, c, false); }
+		bool whole;
+		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_unmap(op, c, whole); }
 		void post(PageTable &pt, Op &op, Ctx &c) { pt.post_unmap(op, c); }
-	} v;
+	} v{whole_leaves};
 	return run(ia, size, v, nullptr, cache, sink);
+}
+
+template <class F>
+Result<void> PageTable<F>::unmap(u64 ia, u64 size, LeafSink *sink, TableCache *cache)
+{
+	return remove(ia, size, sink, cache, false);
 }
 
 template <class F>
 Result<void> PageTable<F>::zap(u64 ia, u64 size, LeafSink *sink)
 {
-	KVMMU_TRY_VOID(check_range(ia, size));
-	lock_.assert_held_write();
-	struct V {
-		Result<Step> visit(PageTable &pt, Op &op, Ctx &c) { return pt.visit_unmap(op, c, true); }
-		void post(PageTable &pt, Op &op, Ctx &c) { pt.post_unmap(op, c); }
-	} v;
-	// No cache: nothing here allocates (a leaf is never split).
-	return run(ia, size, v, nullptr, nullptr, sink);
+	return remove(ia, size, sink, nullptr, true); // never splits: no table memory
 }
 
 // ---------------------------------------------------------------------------
