@@ -63,7 +63,8 @@ KT_SUITE(runtime_types, RUNTIME_TYPES);
 #define MMU_VM(CXX, C)					\
 	CXX(mmu_vm, create_destroy_counts_live_vms)	\
 	CXX(mmu_vm, bad_arguments)			\
-	CXX(mmu_vm, every_hook_is_counted)
+	CXX(mmu_vm, every_hook_is_counted)		\
+	CXX(mmu_vm, gpa_limit)
 KT_SUITE(mmu_vm, MMU_VM);
 
 #define MMU_PGTABLE(CXX, C)				\

@@ -2,6 +2,7 @@
 // KUnit bodies for the VM hooks of include/kvmmu/hooks.h, run in-kernel.
 #include <kvmmu/error.hpp>
 #include <kvmmu/hooks.h>
+#include <kvmmu/types.hpp>
 
 #include "kt.hpp"
 
@@ -89,5 +90,33 @@ KT_TEST(mmu_vm, every_hook_is_counted)
 	KT_EXPECT_EQ(c.test_young, u64(1));
 	KT_EXPECT_EQ(c.change_pte, u64(1));
 	KT_EXPECT_EQ(c.release, u64(1));
+	kvmmu_vm_destroy(vm);
+}
+
+// The guest-address limit (issue 10, defect 11), in-kernel: one value, and
+// the same boundary for slots, pre-faults and translations; a range may
+// end exactly at 2^bits.
+KT_TEST(mmu_vm, gpa_limit)
+{
+	KT_EXPECT_EQ(kvmmu_vm_gpa_bits(nullptr), kInval);
+	kvmmu_vm *vm = nullptr;
+	KT_EXPECT_EQ(kvmmu_vm_create(0, &vm), 0);
+	if (!vm)
+		return;
+	const int bits = kvmmu_vm_gpa_bits(vm);
+	KT_EXPECT(bits >= 36 && bits <= 52);
+	const u64 lim = u64(1) << bits, pg = kPageSize, hva = 0x10000000;
+	kvmmu_memory_region r{0, 0, lim - 16 * pg, 16 * pg, hva};
+	KT_EXPECT_EQ(kvmmu_vm_set_memory_region(vm, &r), 0); // ends at the limit
+	kvmmu_memory_region across{1, 0, lim - 8 * pg, 16 * pg, hva + 64 * pg};
+	KT_EXPECT_EQ(kvmmu_vm_set_memory_region(vm, &across), kInval);
+	kvmmu_memory_region at{1, 0, lim, 16 * pg, hva + 64 * pg};
+	KT_EXPECT_EQ(kvmmu_vm_set_memory_region(vm, &at), kInval);
+	kvmmu_leaf_info l{};
+	KT_EXPECT_EQ(kvmmu_vm_translate(vm, lim - pg, &l), 0);
+	KT_EXPECT(!l.mapped);
+	KT_EXPECT_EQ(kvmmu_vm_translate(vm, lim, &l), kInval);
+	KT_EXPECT_EQ(kvmmu_vm_pre_fault(vm, lim, pg, 0), kInval);
+	KT_EXPECT_EQ(kvmmu_vm_pre_fault(vm, lim - pg, 2 * pg, 0), kInval);
 	kvmmu_vm_destroy(vm);
 }
