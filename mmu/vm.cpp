@@ -42,12 +42,17 @@ Vm::Vm(void *mm) : mm_(mm), vm_cache_(Pt::table_alloc_bytes()), ops_(vm_cache_),
 {
 	KVMMU_LOCK_INIT(mmu_lock_);
 	KVMMU_LOCK_INIT(spare_lock_);
+	KVMMU_LOCK_INIT(listener_lock_);
 	g_vms_created.fetch_add(1);
 	g_vms_live.fetch_add(1);
 }
 
 Vm::~Vm()
 {
+	for (VmListener *l = listeners_.load(Order::acquire), *n; l; l = n) {
+		n = l->next_;
+		l->detach();
+	}
 	destroy(pt_);
 	if (mm_)
 		kvmmu_plat_mm_drop(mm_);
@@ -218,6 +223,10 @@ Result<void> Vm::invalidate_range_start(Hva start, Hva end, bool blockable)
 		// sees the range in flight and does not map it again.
 		inval_.start(start.raw(), end.raw());
 		n = inval_.in_flight();
+		// Components stop using what they derived from the range before
+		// this returns; they see it in flight from now on.
+		for (VmListener *l = listeners_.load(Order::acquire); l; l = l->next_)
+			l->invalidate_start(start, end);
 		// The slots are picked only now, after the range is recorded
 		// (docs/locking.md): a fault that mapped the range before this
 		// point did so through a slot of this set or of one that was
@@ -250,7 +259,12 @@ Result<void> Vm::invalidate_range_end(Hva start, Hva end)
 		}
 		KVMMU_TRY_VOID(inval_.end(start.raw(), end.raw(), relevant));
 		seq = inval_.seq();
+		ends_total_++;
 	}
+	// After the range left the in-flight set: a waiter woken now sees it
+	// gone.
+	for (VmListener *l = listeners_.load(Order::acquire); l; l = l->next_)
+		l->invalidate_end(start, end);
 	counters_.invalidate_range_end.fetch_add(1, Order::relaxed);
 	kvmmu_plat_trace_invalidate_end(this, start.raw(), end.raw(), seq);
 	return {};
@@ -361,6 +375,8 @@ void Vm::release()
 		zap_checked(0, Pt::kIaLimit, sink);
 		counters_.pages_unmapped.fetch_add(sink.pages, Order::relaxed);
 	}
+	for (VmListener *l = listeners_.load(Order::acquire); l; l = l->next_)
+		l->released();
 	counters_.release.fetch_add(1, Order::relaxed);
 }
 
@@ -382,7 +398,37 @@ Result<PfnInfo> Vm::gfn_to_pfn(Gfn gfn, u32 flags)
 	}
 	if (!mm_)
 		return Errno::fault;
-	return hva_to_pfn(mm_, s->gfn_to_hva(gfn), flags);
+	return kvmmu::hva_to_pfn(mm_, s->gfn_to_hva(gfn), flags);
+}
+
+Result<Vm::HvaInfo> Vm::gfn_to_hva(Gfn gfn)
+{
+	Memslots::ReadSection rs(slots_);
+	const Memslot *s = rs.set().find_gfn(gfn);
+	if (!s)
+		return Errno::noent;
+	return HvaInfo{s->gfn_to_hva(gfn), rs.set().generation(), s->readonly()};
+}
+
+Result<PfnInfo> Vm::hva_to_pfn(Hva hva, u32 flags)
+{
+	if (!mm_)
+		return Errno::fault;
+	return kvmmu::hva_to_pfn(mm_, hva, flags);
+}
+
+void Vm::mark_dirty(Gfn gfn)
+{
+	Memslots::ReadSection rs(slots_);
+	const Memslot *s = rs.set().find_gfn(gfn);
+	if (s && s->logging_dirty())
+		s->mark_dirty(gfn);
+}
+
+bool Vm::in_flight_overlaps(Hva start, Hva end)
+{
+	ReadGuard g(mmu_lock_);
+	return inval_.in_flight_overlaps(start.raw(), end.raw());
 }
 
 Result<void> Vm::topup(pgt::TableCache &c)
@@ -448,7 +494,7 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 	u32 pf = write ? kPfnWrite : 0;
 	if (!slot.readonly() && !logging)
 		pf |= kPfnMapWritable;
-	KVMMU_TRY(p, hva_to_pfn(mm_, hva, pf));
+	KVMMU_TRY(p, kvmmu::hva_to_pfn(mm_, hva, pf));
 
 	pgt::TableCache cache(Pt::table_alloc_bytes());
 	auto t = topup(cache);

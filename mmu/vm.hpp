@@ -18,6 +18,7 @@
 
 #include "gfn_to_pfn.hpp"
 #include "invalidation.hpp"
+#include "listener.hpp"
 #include "memslot.hpp"
 #include "pgtable/mm_ops.hpp"
 #include "pgtable/pgtable.hpp"
@@ -102,6 +103,45 @@ public:
 	// write-protecting what it reports. Returns the number of dirty pages.
 	Result<u64> get_dirty_log(u32 slot, u64 ubuf);
 
+	// --- For components built on mmu/ (pfncache/, nested/, tce/) ---
+
+	// The component's listener of this VM (listener.hpp), or nullptr.
+	// Lock-free; a listener once attached stays until the VM goes.
+	VmListener *find_listener(const ListenerKey &key) const;
+	// Finds the component's listener or attaches the one make() returns
+	// (nullptr: -ENOMEM). Concurrent callers for one key get one listener.
+	// Process context; may sleep.
+	template <class Make> Result<VmListener *> attach_listener(const ListenerKey &key, Make &&make);
+
+	// Where a guest frame lives in the host now, and the memslot
+	// generation that says so.
+	struct HvaInfo {
+		Hva hva;
+		u64 generation;
+		bool readonly;
+	};
+	// -ENOENT: no slot maps `gfn`.
+	Result<HvaInfo> gfn_to_hva(Gfn gfn);
+	// The generation of the memslot set in use now (lock-free).
+	u64 memslot_generation() const { return slots_.generation(); }
+	// hva_to_pfn() in this VM's address space (-EFAULT without one).
+	Result<PfnInfo> hva_to_pfn(Hva hva, u32 flags);
+	// Logs `gfn` as dirty if its slot logs dirty pages (a write that did
+	// not go through the stage-2 table).
+	void mark_dirty(Gfn gfn);
+	// Runs fn() with the MMU lock held for read if no invalidation that
+	// overlaps [start, end) is in flight, and says whether it did: fn runs
+	// in a state in which every such invalidation has already reported its
+	// start to the listeners (and its end, if it ended). fn must not sleep.
+	template <class Fn> bool if_none_in_flight(Hva start, Hva end, Fn &&fn);
+	// Is an invalidation overlapping [start, end) in flight now?
+	bool in_flight_overlaps(Hva start, Hva end);
+	// Runs fn(in_flight, ends) under the MMU lock held for read: the
+	// number of invalidations in flight anywhere in the VM and of all that
+	// ended (VM-wide; relevant or not). The upstream pfn-cache rule's view
+	// (benchmark baselines only). fn must not sleep.
+	template <class Fn> void with_vm_wide_invalidations(Fn &&fn);
+
 	VmStats stats();
 	kvmmu_vm_counters counters() const;
 	u64 invalidations_in_flight();
@@ -157,6 +197,10 @@ private:
 	SpinLock spare_lock_;		// table pages left over by faults
 	pgt::TableCache spare_;
 
+	Mutex listener_lock_;		// serialises attach_listener()
+	Atomic<VmListener *> listeners_; // a list, pushed under mmu_lock_ write, never popped
+	u64 ends_total_ = 0;		// every invalidate_range_end accepted; mmu_lock_ write
+
 	Atomic<bool> released_;
 	u64 piece_bytes_ = kPieceBytes;
 	struct Counters {
@@ -173,5 +217,48 @@ private:
 		Atomic<u64> pages_unmapped;
 	} counters_;
 };
+
+inline VmListener *Vm::find_listener(const ListenerKey &key) const
+{
+	for (VmListener *l = listeners_.load(Order::acquire); l; l = l->next_)
+		if (l->key_ == &key)
+			return l;
+	return nullptr;
+}
+
+template <class Make>
+Result<VmListener *> Vm::attach_listener(const ListenerKey &key, Make &&make)
+{
+	KVMMU_MIGHT_SLEEP();
+	MutexGuard m(listener_lock_);
+	if (VmListener *l = find_listener(key))
+		return l;
+	VmListener *l = make();
+	if (!l)
+		return Errno::nomem;
+	// Published under the MMU lock: an invalidation reports to every
+	// listener or (started before) to none of the new one's.
+	WriteGuard g(mmu_lock_);
+	l->next_ = listeners_.load(Order::relaxed);
+	listeners_.store(l, Order::release);
+	return l;
+}
+
+template <class Fn>
+bool Vm::if_none_in_flight(Hva start, Hva end, Fn &&fn)
+{
+	ReadGuard g(mmu_lock_);
+	if (inval_.in_flight_overlaps(start.raw(), end.raw()))
+		return false;
+	fn();
+	return true;
+}
+
+template <class Fn>
+void Vm::with_vm_wide_invalidations(Fn &&fn)
+{
+	ReadGuard g(mmu_lock_);
+	fn(u64(inval_.in_flight()), ends_total_);
+}
 
 } // namespace kvmmu
