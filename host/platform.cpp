@@ -19,6 +19,7 @@
 #include <shared_mutex>
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <new>
@@ -217,12 +218,49 @@ void mutex_init(void *lock, const char *name, Kind kind)
 	l->magic = kind;
 }
 
+// The kernel's spinlock_t and rwlock_t spin: a waiter for a lock held a
+// few hundred nanoseconds never sleeps. Host "spinning" locks try for a
+// while before they block in pthreads, so that timing (benchmarks: a
+// reader against a stream of brief writers) is not dominated by futex
+// sleeps and wake-ups the kernel would not have; blocking after the
+// bound keeps a host thread preempted while holding the lock (which a
+// kernel spinlock holder never is) from being spun on for its whole
+// time slice. Mutexes block at once, as in the kernel.
+constexpr int kSpinTries = 512;
+
+inline void cpu_relax()
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	asm volatile("yield" ::: "memory");
+#endif
+}
+
+template <class Try, class Block>
+void spin_then_block(Try &&try_lock, Block &&block, const char *op, const char *name)
+{
+	for (int i = 0; i < kSpinTries; i++) {
+		int r = try_lock();
+		if (r == 0)
+			return;
+		if (r != EBUSY)
+			check(r, op, name);
+		cpu_relax();
+	}
+	check(block(), op, name);
+}
+
 void mutex_lock(void *lock, Kind kind)
 {
 	HostMutex *l = mutex_of(lock, kind);
 
 	deadlock_check(l, l->name, kind, true);
-	check(pthread_mutex_lock(&l->native), "pthread_mutex_lock", l->name);
+	if (kind == spin)
+		spin_then_block([&] { return pthread_mutex_trylock(&l->native); },
+				[&] { return pthread_mutex_lock(&l->native); }, "pthread_mutex_lock", l->name);
+	else
+		check(pthread_mutex_lock(&l->native), "pthread_mutex_lock", l->name);
 	push_held(l, l->name, kind, true);
 }
 
@@ -240,9 +278,11 @@ void rwlock_lock(void *lock, bool write)
 
 	deadlock_check(l, l->name, rwlock, write);
 	if (write)
-		check(pthread_rwlock_wrlock(&l->native), "pthread_rwlock_wrlock", l->name);
+		spin_then_block([&] { return pthread_rwlock_trywrlock(&l->native); },
+				[&] { return pthread_rwlock_wrlock(&l->native); }, "pthread_rwlock_wrlock", l->name);
 	else
-		check(pthread_rwlock_rdlock(&l->native), "pthread_rwlock_rdlock", l->name);
+		spin_then_block([&] { return pthread_rwlock_tryrdlock(&l->native); },
+				[&] { return pthread_rwlock_rdlock(&l->native); }, "pthread_rwlock_rdlock", l->name);
 	push_held(l, l->name, rwlock, write);
 }
 
@@ -1229,6 +1269,92 @@ void kvmmu_plat_pfn_mark_accessed(uint64_t pfn)
 
 void *kvmmu_plat_kmap_pfn(uint64_t pfn) { return reinterpret_cast<void *>(pfn * kHostPage); }
 void kvmmu_plat_kunmap(void *) {}
+
+// Long-lived mappings: the fake pages are host memory already; the count
+// of live ones lets tests see every map undone.
+namespace {
+std::atomic<long> long_maps{0};
+} // namespace
+
+long kvmmu_host_long_maps(void) { return long_maps.load(); }
+
+void *kvmmu_plat_kmap_long(uint64_t pfn)
+{
+	if (!kvmmu_plat_pfn_kmappable(pfn))
+		die("kmap of pfn %#llx without a struct page", (unsigned long long)pfn);
+	long_maps++;
+	return reinterpret_cast<void *>(pfn * kHostPage);
+}
+
+void kvmmu_plat_kunmap_long(uint64_t) { long_maps--; }
+
+void *kvmmu_plat_memremap_wb(uint64_t pa, size_t)
+{
+	long_maps++;
+	return reinterpret_cast<void *>(pa);
+}
+
+void kvmmu_plat_memunmap(void *) { long_maps--; }
+
+// Wait queues: a condition variable. wake_up_all() takes the queue's mutex,
+// under which a waiter evaluates its condition, so a wake-up that follows
+// a change of the condition's state is never lost.
+namespace {
+struct HostWaitq {
+	std::mutex m;
+	std::condition_variable cv;
+	std::atomic<int> sleepers;
+	unsigned magic;
+};
+constexpr unsigned kWaitqMagic = 0x77617174;
+static_assert(sizeof(HostWaitq) <= KVMMU_WAITQ_SIZE && alignof(HostWaitq) <= KVMMU_WAITQ_ALIGN,
+	      "host wait queue does not fit");
+
+HostWaitq *waitq_of(void *p)
+{
+	auto *w = static_cast<HostWaitq *>(p);
+	if (w->magic != kWaitqMagic)
+		die("wait queue at %p used uninitialised", p);
+	return w;
+}
+} // namespace
+
+void kvmmu_plat_waitq_init(void *wq, const char *, void *)
+{
+	auto *w = new (wq) HostWaitq;
+	w->sleepers.store(0);
+	w->magic = kWaitqMagic;
+}
+
+int kvmmu_plat_wait_event_killable(void *wq, bool (*cond)(void *), void *arg)
+{
+	HostWaitq *w = waitq_of(wq);
+	std::unique_lock<std::mutex> g(w->m);
+	// Counted before the condition is evaluated (seq_cst, as
+	// prepare_to_wait()'s queueing and barrier): a waker that misses the
+	// count changed the condition before this evaluates it.
+	w->sleepers.fetch_add(1);
+	int r = 0;
+	while (!cond(arg)) {
+		if (signal_pending_now) {
+			r = -KVMMU_ERESTARTSYS;
+			break;
+		}
+		w->cv.wait(g);
+	}
+	w->sleepers.fetch_sub(1);
+	return r;
+}
+
+void kvmmu_plat_wake_up_all_sleepers(void *wq)
+{
+	HostWaitq *w = waitq_of(wq);
+	// A seq_cst read-modify-write: wq_has_sleeper()'s smp_mb() and load.
+	if (!w->sleepers.fetch_add(0))
+		return;
+	std::lock_guard<std::mutex> g(w->m);
+	w->cv.notify_all();
+}
 
 // "User" addresses are host addresses; the first page stands for an
 // unmapped one, as NULL-ish pointers do in the kernel.

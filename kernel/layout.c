@@ -12,6 +12,7 @@
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/srcu.h>
+#include <linux/wait.h>
 
 #define SIZE_ALIGN(name, type)				\
 	DEFINE(name##_SIZE, sizeof(type));		\
@@ -25,6 +26,7 @@ void kvmmu_layout(void)
 	SIZE_ALIGN(KVMMU_MUTEX, struct mutex);
 	SIZE_ALIGN(KVMMU_LOCK_CLASS_KEY, struct lock_class_key);
 	SIZE_ALIGN(KVMMU_SRCU, struct srcu_struct);
+	SIZE_ALIGN(KVMMU_WAITQ, wait_queue_head_t);
 	BLANK();
 	DEFINE(KVMMU_PAGE_SHIFT, PAGE_SHIFT);
 	DEFINE(KVMMU_KMALLOC_MINALIGN, ARCH_KMALLOC_MINALIGN);

@@ -21,6 +21,7 @@
 #include <linux/spinlock.h>
 #include <linux/srcu.h>
 #include <linux/uaccess.h>
+#include <linux/wait.h>
 #ifdef CONFIG_X86
 #include <asm/e820/api.h>
 #include <asm/memtype.h>
@@ -524,6 +525,44 @@ void *kvmmu_plat_kmap_pfn(uint64_t pfn)
 void kvmmu_plat_kunmap(void *va)
 {
 	kunmap_local(va);
+}
+
+void *kvmmu_plat_kmap_long(uint64_t pfn)
+{
+	return kmap(pfn_to_page(pfn));
+}
+
+void kvmmu_plat_kunmap_long(uint64_t pfn)
+{
+	kunmap(pfn_to_page(pfn));
+}
+
+void *kvmmu_plat_memremap_wb(uint64_t pa, size_t size)
+{
+	return memremap(pa, size, MEMREMAP_WB);
+}
+
+void kvmmu_plat_memunmap(void *va)
+{
+	memunmap(va);
+}
+
+static_assert(sizeof(wait_queue_head_t) == KVMMU_WAITQ_SIZE);
+
+void kvmmu_plat_waitq_init(void *wq, const char *name, void *key)
+{
+	__init_waitqueue_head(wq, name, key);
+}
+
+int kvmmu_plat_wait_event_killable(void *wq, bool (*cond)(void *arg), void *arg)
+{
+	return wait_event_killable(*(wait_queue_head_t *)wq, cond(arg));
+}
+
+void kvmmu_plat_wake_up_all_sleepers(void *wq)
+{
+	if (wq_has_sleeper((wait_queue_head_t *)wq))
+		wake_up_all((wait_queue_head_t *)wq);
 }
 
 size_t kvmmu_plat_copy_to_user(uint64_t uaddr, const void *src, size_t n)

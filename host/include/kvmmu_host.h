@@ -127,6 +127,8 @@ void kvmmu_host_set_gup_hook(void (*fn)(void *arg), void *arg);
 void kvmmu_host_set_userfault_hook(void (*fn)(void *arg), void *arg);
 /* mmap read locks the calling thread holds now. */
 long kvmmu_host_mmap_held(void);
+/* Long-lived mappings (kmap_long, memremap_wb) not yet undone. */
+long kvmmu_host_long_maps(void);
 
 /*
  * Called once, on the calling thread, at its next kvmmu_plat_write_lock()

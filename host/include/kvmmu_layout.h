@@ -21,6 +21,8 @@
 #define KVMMU_LOCK_CLASS_KEY_ALIGN 1
 #define KVMMU_SRCU_SIZE 64
 #define KVMMU_SRCU_ALIGN 8
+#define KVMMU_WAITQ_SIZE 160
+#define KVMMU_WAITQ_ALIGN 8
 
 #define KVMMU_PAGE_SHIFT 12
 /* malloc()'s alignment (alignof(max_align_t)) on the supported hosts. */

@@ -258,6 +258,33 @@ void *kvmmu_plat_kmap_pfn(uint64_t pfn);
 void kvmmu_plat_kunmap(void *va);
 
 /*
+ * Long-lived kernel mappings of one page, kept across sleeps and by other
+ * threads (the pfn caches): kmap() of a kmappable pfn's page and its
+ * kunmap(); memremap(MEMREMAP_WB) of RAM without a usable struct page, and
+ * memunmap() (NULL if it cannot be mapped). No reference is taken: the
+ * caller stops using the address once the memory may go (mmu notifier).
+ * kmap and memremap may sleep.
+ */
+void *kvmmu_plat_kmap_long(uint64_t pfn);
+void kvmmu_plat_kunmap_long(uint64_t pfn);
+void *kvmmu_plat_memremap_wb(uint64_t pa, size_t size);
+void kvmmu_plat_memunmap(void *va);
+
+/*
+ * Wait queues. @wq points at storage of KVMMU_WAITQ_SIZE bytes;
+ * init_waitqueue_head() with a lockdep class per @key.
+ * wait_event_killable(@wq, @cond(@arg)): 0 once @cond holds, or -ERESTARTSYS
+ * on a fatal signal. @cond is evaluated with the task not running: it may
+ * take spinning locks, never sleep. wake_up_all_sleepers(): if
+ * wq_has_sleeper() (a full barrier, then whether anyone waits), wake_up_all();
+ * a waker that changed the condition before the call loses no waiter and
+ * takes no lock when nobody waits.
+ */
+void kvmmu_plat_waitq_init(void *wq, const char *name, void *key);
+int kvmmu_plat_wait_event_killable(void *wq, bool (*cond)(void *arg), void *arg);
+void kvmmu_plat_wake_up_all_sleepers(void *wq);
+
+/*
  * copy_{to,from}_user(), clear_user(): the number of bytes NOT done.
  * copy_from_user() zeroes what it could not copy.
  */
