@@ -184,6 +184,74 @@ static long kvmmu_vm_pre_fault_ioctl(struct kvmmu_vmfd *f, void __user *argp)
 	return kvmmu_vm_pre_fault(f->vm, p.gpa, p.size, p.flags & KVMMU_ACCESS_WRITE);
 }
 
+/* pfncache/hooks.cpp spells the uapi's flag values itself. */
+static_assert(KVMMU_GPC_BY_HVA == 1 && KVMMU_GPC_BASELINE == 2 && KVMMU_GPC_REFRESH_FORCE == 1);
+
+static long kvmmu_vm_gpc_create_ioctl(struct kvmmu_vmfd *f, void __user *argp)
+{
+	struct kvmmu_gpc_create c;
+	int r;
+
+	if (copy_from_user(&c, argp, sizeof(c)))
+		return -EFAULT;
+	if (c.pad || c.id || !kvmmu_zero(c.reserved, ARRAY_SIZE(c.reserved)))
+		return -EINVAL;
+	r = kvmmu_vm_gpc_create(f->vm, c.addr, c.len, c.flags, &c.id);
+	if (r)
+		return r;
+	if (copy_to_user(argp, &c, sizeof(c))) {
+		/* Nobody knows the id: the cache goes again. */
+		kvmmu_vm_gpc_destroy(f->vm, c.id);
+		return -EFAULT;
+	}
+	return 0;
+}
+
+static long kvmmu_vm_gpc_op_ioctl(struct kvmmu_vmfd *f, void __user *argp, bool refresh)
+{
+	struct kvmmu_gpc_op o;
+
+	if (copy_from_user(&o, argp, sizeof(o)))
+		return -EFAULT;
+	if (!kvmmu_zero(o.reserved, ARRAY_SIZE(o.reserved)) || (!refresh && o.flags))
+		return -EINVAL;
+	if (refresh)
+		return kvmmu_vm_gpc_refresh(f->vm, o.id, o.flags);
+	return kvmmu_vm_gpc_destroy(f->vm, o.id);
+}
+
+static long kvmmu_vm_gpc_access_ioctl(struct kvmmu_vmfd *f, void __user *argp)
+{
+	struct kvmmu_gpc_access a;
+
+	if (copy_from_user(&a, argp, sizeof(a)))
+		return -EFAULT;
+	if (!kvmmu_zero(a.reserved, ARRAY_SIZE(a.reserved)) || (a.flags & ~KVMMU_ACCESS_FLAGS_VALID))
+		return -EINVAL;
+	return kvmmu_vm_gpc_access(f->vm, a.id, a.offset, a.len, a.buf, a.flags & KVMMU_ACCESS_WRITE);
+}
+
+static long kvmmu_vm_gpc_stats_ioctl(struct kvmmu_vmfd *f, void __user *argp)
+{
+	struct kvmmu_gpc_stats st;
+	struct kvmmu_gpc_counts c;
+	int r;
+
+	if (copy_from_user(&st, argp, sizeof(st)))
+		return -EFAULT;
+	/* The counts are output only: what they held on input is ignored. */
+	if (st.pad || !kvmmu_zero(st.reserved, ARRAY_SIZE(st.reserved)))
+		return -EINVAL;
+	r = kvmmu_vm_gpc_counts(f->vm, st.id, &c);
+	if (r)
+		return r;
+	st.refreshes = c.refreshes;
+	st.retries = c.retries;
+	st.waits = c.waits;
+	st.invalidations = c.invalidations;
+	return copy_to_user(argp, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
 static long kvmmu_vm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct kvmmu_vmfd *f = file->private_data;
@@ -207,6 +275,16 @@ static long kvmmu_vm_ioctl(struct file *file, unsigned int cmd, unsigned long ar
 		return kvmmu_vm_dirty_log(f, (void __user *)arg);
 	case KVMMU_PRE_FAULT:
 		return kvmmu_vm_pre_fault_ioctl(f, (void __user *)arg);
+	case KVMMU_GPC_CREATE:
+		return kvmmu_vm_gpc_create_ioctl(f, (void __user *)arg);
+	case KVMMU_GPC_REFRESH:
+		return kvmmu_vm_gpc_op_ioctl(f, (void __user *)arg, true);
+	case KVMMU_GPC_DESTROY:
+		return kvmmu_vm_gpc_op_ioctl(f, (void __user *)arg, false);
+	case KVMMU_GPC_ACCESS:
+		return kvmmu_vm_gpc_access_ioctl(f, (void __user *)arg);
+	case KVMMU_GPC_GET_STATS:
+		return kvmmu_vm_gpc_stats_ioctl(f, (void __user *)arg);
 	default:
 		return -ENOTTY;
 	}

@@ -15,3 +15,5 @@
 #include "../mmu/memslot.cpp"
 #include "../mmu/pgtable/mm_ops.cpp"
 #include "../mmu/pgtable/pgtable.cpp"
+#include "../pfncache/pfncache.cpp"
+#include "../pfncache/hooks.cpp"

@@ -361,6 +361,108 @@ int kvmmu_vm_get_mmu_stats(struct kvmmu_vm *vm, struct kvmmu_vm_mmu_stats *out);
  */
 int kvmmu_get_module_stats(struct kvmmu_module_stats *out);
 
+/*
+ * pfn caches (gfn_to_pfn_cache; docs/pfncache.md): a kernel mapping of one
+ * guest page, kept coherent with the host's page tables, for kernel code
+ * that accesses guest memory outside the stage-2 table, used as upstream's
+ * kvm_gpc_* are:
+ *
+ *	kvmmu_gpc_read_lock(gpc);
+ *	while (kvmmu_gpc_check(gpc, len) != 1) {
+ *		kvmmu_gpc_read_unlock(gpc);
+ *		if (kvmmu_gpc_refresh(gpc))
+ *			return error;
+ *		kvmmu_gpc_read_lock(gpc);
+ *	}
+ *	... use kvmmu_gpc_khva(gpc) for len bytes ...
+ *	kvmmu_gpc_read_unlock(gpc);
+ *
+ * A refresh retries only for invalidations that overlap the cache's page,
+ * and sleeps (never spins) until those in flight end. Caches must be
+ * destroyed before their VM.
+ */
+struct kvmmu_gpc;
+
+/* kvmmu_gpc_init() @flags: upstream's refresh rule, for benchmarks only. */
+#define KVMMU_GPC_INIT_BASELINE		(1u << 0)
+#define KVMMU_GPC_INIT_FLAGS_VALID	KVMMU_GPC_INIT_BASELINE
+
+/**
+ * kvmmu_gpc_init() - create an inactive pfn cache of @vm
+ * Context: process context, may sleep.
+ * Return: 0, -EINVAL (NULL argument, unknown flags), -ENOMEM.
+ */
+int kvmmu_gpc_init(struct kvmmu_vm *vm, uint32_t flags, struct kvmmu_gpc **gpcp);
+
+/**
+ * kvmmu_gpc_activate_gpa() - point the cache at [@gpa, @gpa + @len)
+ *
+ * The range must be non-empty, inside one page and below
+ * 2^kvmmu_vm_gpa_bits(). It is resolved through the memslots at each
+ * refresh; a memslot change makes kvmmu_gpc_check() fail until the next
+ * refresh. An active cache moves. Nothing is mapped until a refresh.
+ * Context: process context, may sleep.
+ * Return: 0 or -EINVAL (nothing changed).
+ */
+int kvmmu_gpc_activate_gpa(struct kvmmu_gpc *gpc, uint64_t gpa, uint64_t len);
+
+/**
+ * kvmmu_gpc_activate_hva() - point the cache at [@hva, @hva + @len) of the
+ * VM's address space (non-empty, inside one page)
+ * Return: 0 or -EINVAL (nothing changed).
+ */
+int kvmmu_gpc_activate_hva(struct kvmmu_gpc *gpc, uint64_t hva, uint64_t len);
+
+/**
+ * kvmmu_gpc_refresh() - map the cache's page
+ *
+ * Sleeps while an invalidation overlapping the page is in flight, and
+ * looks up again only if one started during its lookup.
+ * Context: process context, may sleep; no cache lock held.
+ * Return: 0 (the cache is valid), -EINVAL (inactive), -ENOENT (no slot),
+ * -EPERM (read-only slot or memory), -EFAULT, -EHWPOISON, -EOPNOTSUPP
+ * (device memory), -EIO (address space gone), -EINTR (fatal signal),
+ * -ENOMEM; the cache stays invalid on error.
+ */
+int kvmmu_gpc_refresh(struct kvmmu_gpc *gpc);
+
+/* The reader lock (an rwlock): held across kvmmu_gpc_check() and the access. */
+void kvmmu_gpc_read_lock(struct kvmmu_gpc *gpc);
+void kvmmu_gpc_read_unlock(struct kvmmu_gpc *gpc);
+
+/**
+ * kvmmu_gpc_check() - may @len bytes be accessed through the mapping now?
+ * Context: under kvmmu_gpc_read_lock(); atomic.
+ * Return: 1 yes (until the read lock is dropped), 0 refresh first, -EINVAL
+ * (inactive cache, @len 0 or beyond the activated length).
+ */
+int kvmmu_gpc_check(struct kvmmu_gpc *gpc, uint64_t len);
+
+/* The kernel address of the cache's first byte, after a passing check. */
+void *kvmmu_gpc_khva(struct kvmmu_gpc *gpc);
+
+/* Log the cache's guest page dirty (a cache by gpa in a logging slot). */
+void kvmmu_gpc_mark_dirty(struct kvmmu_gpc *gpc);
+
+/**
+ * kvmmu_gpc_deactivate() - unmap and forget the address (idempotent)
+ * Context: process context, may sleep.
+ */
+void kvmmu_gpc_deactivate(struct kvmmu_gpc *gpc);
+
+/* Deactivate and free (NULL is ignored). Process context, may sleep. */
+void kvmmu_gpc_destroy(struct kvmmu_gpc *gpc);
+
+struct kvmmu_gpc_counts {
+	uint64_t refreshes;	/* refreshes that mapped the page */
+	uint64_t retries;	/* lookups thrown away as stale */
+	uint64_t waits;		/* sleeps until overlapping invalidations ended */
+	uint64_t invalidations;	/* invalidate_range_start calls that hit the cache */
+};
+
+/* Return: 0 or -EINVAL. */
+int kvmmu_gpc_get_counts(struct kvmmu_gpc *gpc, struct kvmmu_gpc_counts *out);
+
 #ifdef __cplusplus
 }
 #endif

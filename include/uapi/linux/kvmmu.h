@@ -239,4 +239,89 @@ struct kvmmu_pre_fault {
 #define KVMMU_PRE_FAULT_MAX	(1ull << 30)
 #define KVMMU_PRE_FAULT		_IOW(KVMMU_IO, 0x24, struct kvmmu_pre_fault)
 
+/*
+ * pfn caches (gfn_to_pfn_cache): a kernel mapping of one guest page that
+ * the kernel keeps coherent with the host's page tables (docs/pfncache.md).
+ *
+ * KVMMU_GPC_CREATE makes a cache of [addr, addr + len), a guest physical
+ * range (resolved through the memslots at each refresh) or, with
+ * KVMMU_GPC_BY_HVA, a range of the caller's address space, and returns
+ * its id (in `id`; ids are small numbers, per VM). len must be 1 or more
+ * and the range must not cross a page (the kernel's page size); a gpa range
+ * must lie below 2^gpa_bits (else EINVAL). At most KVMMU_GPC_MAX caches per
+ * VM (ENOSPC). A new cache maps nothing until KVMMU_GPC_REFRESH.
+ * KVMMU_GPC_BASELINE selects upstream KVM's refresh rule (retry while any
+ * invalidation is in flight in the VM or one ended meanwhile), for
+ * comparisons only: it can livelock under unrelated invalidations.
+ */
+#define KVMMU_GPC_BY_HVA		(1u << 0)
+#define KVMMU_GPC_BASELINE		(1u << 1)
+#define KVMMU_GPC_CREATE_FLAGS_VALID	(KVMMU_GPC_BY_HVA | KVMMU_GPC_BASELINE)
+#define KVMMU_GPC_MAX			1024
+
+struct kvmmu_gpc_create {
+	__u64 addr;
+	__u32 len;
+	__u32 flags;		/* KVMMU_GPC_BY_HVA, KVMMU_GPC_BASELINE */
+	__u32 id;		/* out */
+	__u32 pad;		/* must be 0 */
+	__u64 reserved[2];	/* must be 0 */
+};
+
+#define KVMMU_GPC_CREATE	_IOWR(KVMMU_IO, 0x30, struct kvmmu_gpc_create)
+
+/*
+ * KVMMU_GPC_REFRESH maps the cache's page (sleeping, if an invalidation of
+ * that page is in flight, until it ends). Returns 0; ENOENT (no such id,
+ * or no slot at the gpa), EPERM (read-only slot or memory), EFAULT (nothing
+ * mapped there), EOPNOTSUPP (device memory), EINTR (a signal).
+ * KVMMU_GPC_REFRESH_FORCE drops a valid mapping first and looks up again
+ * (for measurements). KVMMU_GPC_DESTROY frees the cache (its id may be
+ * reused); a refresh or access running on it at the time completes first.
+ */
+#define KVMMU_GPC_REFRESH_FORCE		(1u << 0)
+
+struct kvmmu_gpc_op {
+	__u32 id;
+	__u32 flags;		/* REFRESH: KVMMU_GPC_REFRESH_FORCE; DESTROY: 0 */
+	__u64 reserved[2];	/* must be 0 */
+};
+
+#define KVMMU_GPC_REFRESH	_IOW(KVMMU_IO, 0x31, struct kvmmu_gpc_op)
+#define KVMMU_GPC_DESTROY	_IOW(KVMMU_IO, 0x32, struct kvmmu_gpc_op)
+
+/*
+ * Copies [offset, offset + len) of the cache's range to or from buf
+ * (KVMMU_ACCESS_WRITE), under the cache's read lock after it checked the
+ * mapping valid, never faulting and never refreshing: EAGAIN if the mapping
+ * is not valid (an invalidation or a memslot change since the last
+ * refresh: refresh and try again). len must be 1 or more and
+ * offset + len within a page (EINVAL, before the id is looked up); ENOENT:
+ * no such id; offset + len beyond the cache's len: EINVAL; EFAULT: the
+ * buffer. A write logs the page dirty if its slot logs.
+ */
+struct kvmmu_gpc_access {
+	__u32 id;
+	__u32 flags;		/* KVMMU_ACCESS_WRITE */
+	__u32 offset;
+	__u32 len;
+	__u64 buf;		/* user pointer */
+	__u64 reserved[2];	/* must be 0 */
+};
+
+#define KVMMU_GPC_ACCESS	_IOW(KVMMU_IO, 0x33, struct kvmmu_gpc_access)
+
+/* A cache's counts since it was created (the counts are ignored on input). */
+struct kvmmu_gpc_stats {
+	__u32 id;		/* in */
+	__u32 pad;		/* must be 0 */
+	__u64 refreshes;	/* refreshes that mapped the page */
+	__u64 retries;		/* lookups thrown away as stale */
+	__u64 waits;		/* sleeps until overlapping invalidations ended */
+	__u64 invalidations;	/* invalidate_range_start calls that hit the cache */
+	__u64 reserved[4];	/* must be 0 */
+};
+
+#define KVMMU_GPC_GET_STATS	_IOWR(KVMMU_IO, 0x34, struct kvmmu_gpc_stats)
+
 #endif /* _UAPI_LINUX_KVMMU_H */
