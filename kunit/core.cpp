@@ -10,3 +10,4 @@
 #include "guest_walk_test.cpp"
 #include "memslot_test.cpp"
 #include "fault_test.cpp"
+#include "pfncache_test.cpp"

@@ -203,3 +203,87 @@ void kvmmu_kt_notifier_detach(void *n)
 	kvmmu_notifier_unregister(n);
 	kfree(n);
 }
+
+/*
+ * Kernel threads for the race cases: fn(arg) runs in a kthread of its own,
+ * which adopts the starting case's user mm (if the case has one) like the
+ * case thread does. kvmmu_kt_thread_join() waits until fn has returned,
+ * then reaps the thread; fn must end on its own (the caller tells it to).
+ */
+#include <linux/completion.h>
+#include <linux/delay.h>
+#include <linux/ktime.h>
+#include <linux/sched/task.h>
+
+struct kvmmu_kt_thread {
+	void (*fn)(void *arg);
+	void *arg;
+	struct mm_struct *mm;
+	struct task_struct *task;
+	struct completion done;
+};
+
+void *kvmmu_kt_thread_start(void (*fn)(void *arg), void *arg, const char *name);
+void kvmmu_kt_thread_join(void *thread);
+void kvmmu_kt_msleep(unsigned int ms);
+uint64_t kvmmu_kt_now_ns(void);
+
+static int kt_thread_main(void *data)
+{
+	struct kvmmu_kt_thread *t = data;
+	bool mm = t->mm && mmget_not_zero(t->mm);
+
+	if (mm)
+		kthread_use_mm(t->mm);
+	t->fn(t->arg);
+	if (mm) {
+		kthread_unuse_mm(t->mm);
+		mmput(t->mm);
+	}
+	complete(&t->done);
+	return 0;
+}
+
+void *kvmmu_kt_thread_start(void (*fn)(void *arg), void *arg, const char *name)
+{
+	struct kvmmu_kt_thread *t = kzalloc(sizeof(*t), GFP_KERNEL);
+
+	if (!t)
+		return NULL;
+	t->fn = fn;
+	t->arg = arg;
+	/* Held (mmgrab) by the suite while its cases run. */
+	t->mm = current->mm;
+	init_completion(&t->done);
+	t->task = kthread_create(kt_thread_main, t, "kvmmu_kt_%s", name);
+	if (IS_ERR(t->task)) {
+		kfree(t);
+		return NULL;
+	}
+	/* Reaped by join, even once it has exited. */
+	get_task_struct(t->task);
+	wake_up_process(t->task);
+	return t;
+}
+
+void kvmmu_kt_thread_join(void *thread)
+{
+	struct kvmmu_kt_thread *t = thread;
+
+	if (!t)
+		return;
+	wait_for_completion(&t->done);
+	kthread_stop(t->task);
+	put_task_struct(t->task);
+	kfree(t);
+}
+
+void kvmmu_kt_msleep(unsigned int ms)
+{
+	msleep(ms);
+}
+
+uint64_t kvmmu_kt_now_ns(void)
+{
+	return ktime_get_ns();
+}

@@ -13,6 +13,15 @@ extern "C" {
 void kvmmu_kt_page_get(void *va);
 void kvmmu_kt_page_put(void *va);
 int kvmmu_kt_page_count(const void *va);
+/*
+ * A kernel thread running fn(arg), with the case's user mm if it has one
+ * (nullptr if it could not be started); join waits for fn to return and
+ * reaps it (nullptr is ignored). kunit/glue.c.
+ */
+void *kvmmu_kt_thread_start(void (*fn)(void *arg), void *arg, const char *name);
+void kvmmu_kt_thread_join(void *thread);
+void kvmmu_kt_msleep(unsigned int ms);
+uint64_t kvmmu_kt_now_ns(void);
 void kvmmu_kt_fail(void *kt, const char *file, int line, const char *expr);
 void kvmmu_kt_fail_eq(void *kt, const char *file, int line, const char *a, const char *b,
 		      long long va, long long vb);

@@ -102,10 +102,28 @@ KT_SUITE(mmu_guest_walk, MMU_GUEST_WALK);
 	CXX(mmu_memslot, rules)
 KT_SUITE(mmu_memslot, MMU_MEMSLOT);
 
+#define PFNCACHE_LIFECYCLE(CXX, C)				\
+	CXX(pfncache_lifecycle, by_gpa_reads_user_memory)	\
+	CXX(pfncache_lifecycle, by_hva_and_moving)		\
+	CXX(pfncache_lifecycle, overlapping_invalidation_fails_check) \
+	CXX(pfncache_lifecycle, deactivate_and_destroy)	\
+	CXX(pfncache_lifecycle, error_codes)			\
+	CXX(pfncache_lifecycle, memslot_changes)
+KT_SUITE_MM(pfncache_lifecycle, PFNCACHE_LIFECYCLE);
+
+/* Kernel threads against scripted invalidations (kt.hpp's threads). */
+#define PFNCACHE_RACE(CXX, C)					\
+	CXX(pfncache_race, refresh_sleeps_until_end)		\
+	CXX(pfncache_race, invalidation_during_lookup_retries)	\
+	CXX(pfncache_race, unrelated_invalidations_never_retry)	\
+	CXX(pfncache_race, readers_never_see_stale)		\
+	CXX(pfncache_race, refresh_progresses_under_unrelated_churn)
+KT_SUITE_MM(pfncache_race, PFNCACHE_RACE);
+
 kunit_test_suites(&kt_suite_runtime_result, &kt_suite_runtime_alloc,
 		  &kt_suite_runtime_lock, &kt_suite_runtime_types, &kt_suite_mmu_vm,
 		  &kt_suite_mmu_pgtable, &kt_suite_mmu_guest_walk, &kt_suite_mmu_memslot,
-		  &kt_suite_mmu_fault);
+		  &kt_suite_mmu_fault, &kt_suite_pfncache_lifecycle, &kt_suite_pfncache_race);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("kvmmu KUnit suites");
