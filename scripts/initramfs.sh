@@ -15,6 +15,9 @@ cp "$busybox" "$root/bin/busybox"
 cp "$KVMMU_ROOT/scripts/initramfs/init" "$root/init"
 chmod +x "$root/init" "$root/bin/busybox"
 echo "$mode" >"$root/kvmmu/mode"
+# Development runs: KVMMU_ONLY=pattern runs only the KUnit suites and
+# selftests whose name contains it (make check never sets it).
+printf '%s\n' "${KVMMU_ONLY:-}" >"$root/kvmmu/only"
 cp "$moddir"/kvmmu.ko "$root/kvmmu/"
 [ -f "$moddir/kvmmu_kunit.ko" ] && cp "$moddir/kvmmu_kunit.ko" "$root/kvmmu/"
 [ -f "$moddir/kvmmu_testdev.ko" ] && cp "$moddir/kvmmu_testdev.ko" "$root/kvmmu/"
