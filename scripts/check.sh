@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite (make check): host tests, then for each architecture
-# the stock Debian kernel and kvmmu's KUnit/debug kernel under QEMU.
+# The whole test suite (make check): host tests, the spin model check of the
+# pfn cache protocol, then for each architecture the stock Debian kernel and
+# kvmmu's KUnit/debug kernel under QEMU.
 #   check.sh [--arch ARCH]...   (default: every supported architecture)
 # Prints every suite's result, a per-arch per-layer summary and, last, the
 # line "N passed, N failed". Exits non-zero on any failure.
@@ -43,7 +44,61 @@ step() {
 	echo "   ($(( $(date +%s) - s ))s)"
 }
 
+# The model layer: spin's searches of the pfn cache protocol
+# (scripts/spin-check.sh, pfncache/model). Its KTAP goes to the log, and
+# from it one line per search and "RESULT model any <passed> <failed> 0":
+# a test missing from the KTAP, or an exit status of spin-check.sh that its
+# test lines do not explain, is a failure. Without a KTAP plan it reports
+# nothing (the step then counts one failure and shows the log's tail).
+model_check() {
+	local ktap=$out/model.ktap rc=0
+	bash "$KVMMU_ROOT/scripts/spin-check.sh" >"$ktap" || rc=$?
+	cat "$ktap"
+	grep -qE '^1\.\.[0-9]+$' "$ktap" || return 1
+	awk -v rc="$rc" '
+	function flush() {
+		if (name == "")
+			return
+		if (ok) {
+			# "# <kind> search, spin -D: <flags>: <n> states stored ..., <t>s[, found: ...]"
+			d = diag[1]
+			kind = d; sub(/^# /, "", kind); sub(/,.*/, "", kind)
+			states = d; sub(/ states stored.*/, "", states); sub(/.*: /, "", states)
+			secs = d; sub(/, found: .*/, "", secs); sub(/.*, /, "", secs)
+			printf "  [PASS] %-7s %-6s %s (%s, %s states, %s%s)\n", "any", "model", name,
+				kind, states, secs, d ~ /, found: / ? ", counterexample found as expected" : ""
+		} else {
+			printf "  [FAIL] %-7s %-6s %s\n", "any", "model", name
+			for (i = 1; i <= nd; i++)
+				printf "           %s\n", substr(diag[i], 3)
+		}
+		name = ""
+	}
+	/^1\.\.[0-9]+$/ { plan = substr($0, 4) + 0; next }
+	/^(not )?ok [0-9]+ - / {
+		flush()
+		ok = $1 == "ok"; name = $0; sub(/^(not )?ok [0-9]+ - /, "", name)
+		seen++; p += ok; f += !ok; nd = 0
+		next
+	}
+	/^# [0-9]+ passed, [0-9]+ failed/ { next }
+	/^# / && name != "" { diag[++nd] = $0; next }
+	END {
+		flush()
+		if (seen < plan) {
+			printf "  [FAIL] %-7s %-6s %d of %d searches did not report\n", "any", "model", plan - seen, plan
+			f += plan - seen
+		}
+		if (rc != 0 && f == 0) {
+			printf "  [FAIL] %-7s %-6s spin-check.sh exited %d\n", "any", "model", rc
+			f++
+		}
+		printf "RESULT model any %d %d 0\n", p, f
+	}' "$ktap"
+}
+
 step host host all bash "$KVMMU_ROOT/scripts/host.sh"
+step model model any model_check
 for a in "${arches[@]}"; do
 	step "$a-stock" stock "$a" bash "$KVMMU_ROOT/scripts/check-kernel.sh" "$a" stock
 	step "$a-kunit" kunit "$a" bash "$KVMMU_ROOT/scripts/check-kernel.sh" "$a" kunit
