@@ -19,6 +19,15 @@
 # the legacy baseline) report faults_per_s, plus <name>_retries_per_fault,
 # and their churn/quiet ratios are computed here (the guest's part prints
 # its own).
+# pfncache.* come from bench_pfncache (not Google Benchmark: it alternates
+# kvmmu's refresh rule and upstream's baseline in rounds of one run and
+# prints its own "bench:" lines, ratios included, kept in
+# build/bench-raw-pfncache.txt): forced refreshes per second and their p99
+# latency while 1 or 4 threads invalidate unrelated ranges (also at nice
+# 19: "_nice"), quiet latency; "_baseline" figures are upstream's rule,
+# *_completions_ratio and quiet_latency_ratio are exact over baseline,
+# *_p99_vs_quiet the exact rule's churn p99 over its quiet p99
+# (host/bench/bench_pfncache.cpp says how they are measured).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -26,6 +35,7 @@ dir=$KVMMU_BUILD/host/bench
 raw=$KVMMU_BUILD/bench-raw.json
 raw_pgtable=$KVMMU_BUILD/bench-raw-pgtable.json
 raw_mmu=$KVMMU_BUILD/bench-raw-mmu.json
+raw_pfncache=$KVMMU_BUILD/bench-raw-pfncache.txt
 guest=$KVMMU_BUILD/bench-guest.txt
 out=$KVMMU_BUILD/bench.json
 
@@ -33,7 +43,7 @@ ensure_pkgs cmake g++-12 libgtest-dev libbenchmark-dev python3
 
 log "building benchmarks in $dir"
 { cmake -S "$KVMMU_ROOT/host" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DKVMMU_BENCH=ON &&
-	cmake --build "$dir" -j"$JOBS" --target bench_runtime bench_pgtable bench_mmu; } >&2
+	cmake --build "$dir" -j"$JOBS" --target bench_runtime bench_pgtable bench_mmu bench_pfncache; } >&2
 
 log "running benchmarks"
 "$dir/bench_runtime" --benchmark_format=json --benchmark_repetitions=5 \
@@ -42,6 +52,7 @@ log "running benchmarks"
 	--benchmark_report_aggregates_only=true >"$raw_pgtable"
 "$dir/bench_mmu" --benchmark_format=json --benchmark_repetitions=5 \
 	--benchmark_report_aggregates_only=true >"$raw_mmu"
+"$dir/bench_pfncache" >"$raw_pfncache"
 
 : >"$guest"
 if [ "${KVMMU_BENCH_QEMU:-1}" != 0 ]; then
@@ -50,12 +61,12 @@ if [ "${KVMMU_BENCH_QEMU:-1}" != 0 ]; then
 		grep -E '^bench: ' >"$guest" || die "in-guest benchmarks failed"
 fi
 
-python3 - "$out" "$guest" "$raw" "$raw_pgtable" "$raw_mmu" <<'EOF'
+python3 - "$out" "$guest" "$raw_pfncache" "$raw" "$raw_pgtable" "$raw_mmu" <<'EOF'
 import json
 import re
 import sys
 
-out_path, guest_path, raw_paths = sys.argv[1], sys.argv[2], sys.argv[3:]
+out_path, line_paths, raw_paths = sys.argv[1], sys.argv[2:4], sys.argv[4:]
 # User counters that are a benchmark's figure, and their units.
 counter_units = {"ns_per_page": "ns/page", "bytes_per_page": "B/page",
                  "bytes_per_block": "B/block", "faults_per_s": "faults/s"}
@@ -122,12 +133,23 @@ for sfx in ("", "_legacy"):
         figures[f"mmu.host_fault_rate_{n}_vs_quiet{sfx}"] = {
             "value": fig["value"] / quiet["value"], "unit": "x"}
 
-# Figures the guest printed as "bench: <name> = <value> <unit>".
-with open(guest_path) as f:
-    for line in f:
-        m = re.match(r"bench: (\S+) = (\S+) (.+)$", line.strip())
-        if m:
-            figures[m.group(1)] = {"value": float(m.group(2)), "unit": m.group(3)}
+# Figures the guest and bench_pfncache printed as
+# "bench: <name> = <value> <unit>".
+for path in line_paths:
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"bench: (\S+) = (\S+) (.+)$", line.strip())
+            if m:
+                figures[m.group(1)] = {"value": float(m.group(2)), "unit": m.group(3)}
+# bench_pfncache's figures must all be there.
+for n in ("churn1", "churn4", "churn1_nice", "churn4_nice"):
+    for f in ("completions_ratio", "p99_vs_quiet", "refreshes_per_s", "refreshes_per_s_baseline",
+              "p99_ns", "p99_ns_baseline"):
+        if f"pfncache.{n}_{f}" not in figures:
+            sys.exit(f"bench: bench_pfncache did not report pfncache.{n}_{f}")
+for f in ("quiet_latency_ratio", "quiet_refresh_ns", "quiet_refresh_ns_baseline", "quiet_p99_ns"):
+    if f"pfncache.{f}" not in figures:
+        sys.exit(f"bench: bench_pfncache did not report pfncache.{f}")
 
 for name, fig in figures.items():
     fig["value"] = round(fig["value"], 3)
