@@ -190,18 +190,19 @@ static_assert(KVMMU_GPC_BY_HVA == 1 && KVMMU_GPC_BASELINE == 2 && KVMMU_GPC_REFR
 static long kvmmu_vm_gpc_create_ioctl(struct kvmmu_vmfd *f, void __user *argp)
 {
 	struct kvmmu_gpc_create c;
+	u64 cookie;
 	int r;
 
 	if (copy_from_user(&c, argp, sizeof(c)))
 		return -EFAULT;
 	if (c.pad || c.id || !kvmmu_zero(c.reserved, ARRAY_SIZE(c.reserved)))
 		return -EINVAL;
-	r = kvmmu_vm_gpc_create(f->vm, c.addr, c.len, c.flags, &c.id);
+	r = kvmmu_vm_gpc_create(f->vm, c.addr, c.len, c.flags, &c.id, &cookie);
 	if (r)
 		return r;
 	if (copy_to_user(argp, &c, sizeof(c))) {
-		/* Nobody knows the id: the cache goes again. */
-		kvmmu_vm_gpc_destroy(f->vm, c.id);
+		/* Nobody was told the id: the cache goes again. */
+		kvmmu_vm_gpc_abandon(f->vm, c.id, cookie);
 		return -EFAULT;
 	}
 	return 0;

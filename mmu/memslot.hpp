@@ -160,7 +160,13 @@ public:
 		const MemslotSet *set_;
 	};
 
-	u64 generation() const { return current_.load(Order::acquire)->generation(); }
+	// The generation of the set in use now. Any context: the set is read
+	// inside a read section (a bare load could find it freed).
+	u64 generation() const
+	{
+		ReadSection rs(*this);
+		return rs.set().generation();
+	}
 
 private:
 	static MemslotSet *make_set(const MemslotSet *old, const Memslot *skip, Memslot *add, bool keep_hva);

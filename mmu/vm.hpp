@@ -122,7 +122,7 @@ public:
 	};
 	// -ENOENT: no slot maps `gfn`.
 	Result<HvaInfo> gfn_to_hva(Gfn gfn);
-	// The generation of the memslot set in use now (lock-free).
+	// The generation of the memslot set in use now (any context).
 	u64 memslot_generation() const { return slots_.generation(); }
 	// hva_to_pfn() in this VM's address space (-EFAULT without one).
 	Result<PfnInfo> hva_to_pfn(Hva hva, u32 flags);

@@ -110,16 +110,19 @@ int kvmmu_gpc_get_counts(struct kvmmu_gpc *gpc, struct kvmmu_gpc_counts *out)
 
 // --- the /dev/kvmmu front end (kernel/glue.h) --------------------------------
 
-int kvmmu_vm_gpc_create(struct kvmmu_vm *vm, uint64_t addr, uint64_t len, uint32_t flags, uint32_t *id);
+int kvmmu_vm_gpc_create(struct kvmmu_vm *vm, uint64_t addr, uint64_t len, uint32_t flags, uint32_t *id,
+			uint64_t *cookie);
+int kvmmu_vm_gpc_abandon(struct kvmmu_vm *vm, uint32_t id, uint64_t cookie);
 int kvmmu_vm_gpc_refresh(struct kvmmu_vm *vm, uint32_t id, uint32_t flags);
 int kvmmu_vm_gpc_access(struct kvmmu_vm *vm, uint32_t id, uint64_t offset, uint64_t len, uint64_t ubuf,
 			bool write);
 int kvmmu_vm_gpc_destroy(struct kvmmu_vm *vm, uint32_t id);
 int kvmmu_vm_gpc_counts(struct kvmmu_vm *vm, uint32_t id, struct kvmmu_gpc_counts *out);
 
-int kvmmu_vm_gpc_create(struct kvmmu_vm *vm, uint64_t addr, uint64_t len, uint32_t flags, uint32_t *id)
+int kvmmu_vm_gpc_create(struct kvmmu_vm *vm, uint64_t addr, uint64_t len, uint32_t flags, uint32_t *id,
+			uint64_t *cookie)
 {
-	if (!vm || !id || (flags & ~kUapiCreateValid))
+	if (!vm || !id || !cookie || (flags & ~kUapiCreateValid))
 		return gpc_einval();
 	Vm &v = *vm_of(vm);
 	// Checked before anything is created (a failing ioctl changes nothing).
@@ -137,7 +140,22 @@ int kvmmu_vm_gpc_create(struct kvmmu_vm *vm, uint64_t addr, uint64_t len, uint32
 		return n.to_errno();
 	}
 	*id = n.value();
+	*cookie = PfnCacheHub::find(v)->serial(*c);
 	return 0;
+}
+
+// Undoes a create whose id could not be told: only the cache it made (the
+// id may name another one by now, if someone guessed it and destroyed ours).
+int kvmmu_vm_gpc_abandon(struct kvmmu_vm *vm, uint32_t id, uint64_t cookie)
+{
+	if (!vm)
+		return gpc_einval();
+	PfnCacheHub *hub = PfnCacheHub::find(*vm_of(vm));
+	if (!hub)
+		return Error(Errno::noent).to_errno();
+	if (!cookie)
+		return gpc_einval();
+	return hub->remove_id(id, cookie).to_errno();
 }
 
 int kvmmu_vm_gpc_refresh(struct kvmmu_vm *vm, uint32_t id, uint32_t flags)

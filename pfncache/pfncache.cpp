@@ -92,16 +92,20 @@ void PfnCache::invalidate_locked()
 	invalidations_.fetch_add(1, Order::relaxed);
 }
 
-// Under refresh_lock_: out of the index, unmapped, and set(), under lock_,
-// changes what the cache is of.
+// Under refresh_lock_: invalid, out of the index, unmapped, and set(),
+// under lock_, changes what the cache is of. Invalid first: once out of
+// the index no invalidation finds the cache, so it must not be valid then.
 template <class Set>
 void PfnCache::reset(Set &&set)
 {
-	hub_.unindex(*this);
 	Mapping old;
 	{
 		WriteGuard g(lock_);
 		old = take_locked();
+	}
+	hub_.unindex(*this);
+	{
+		WriteGuard g(lock_);
 		set();
 	}
 	unmap(old);
@@ -436,14 +440,20 @@ void PfnCacheHub::invalidate_end(Hva, Hva)
 
 void PfnCacheHub::released()
 {
-	SpinGuard g(index_lock_);
-	for (unsigned i = 0; i < n_; i++)
-		idx_[i].c->invalidate_locked();
+	{
+		SpinGuard g(index_lock_);
+		for (unsigned i = 0; i < n_; i++)
+			idx_[i].c->invalidate_locked();
+	}
+	// No end will be reported any more (the notifier is gone): a refresh
+	// waiting for one wakes and fails.
+	wq_.wake_all();
 }
 
 Result<void> PfnCacheHub::wait_none_in_flight(Hva page)
 {
-	return wq_.wait_killable([&] { return !vm_.in_flight_overlaps(page, page + kPageSize); });
+	return wq_.wait_killable(
+		[&] { return vm_.released() || !vm_.in_flight_overlaps(page, page + kPageSize); });
 }
 
 Result<u32> PfnCacheHub::add_id(PfnCache *c)
@@ -459,6 +469,7 @@ Result<u32> PfnCacheHub::add_id(PfnCache *c)
 		if (!ids_[i]) {
 			ids_[i] = c;
 			c->id_refs_.store(1);
+			c->serial_ = ++serial_;
 			return i;
 		}
 	}
@@ -480,12 +491,12 @@ void PfnCacheHub::put(PfnCache *c)
 		destroy(c);
 }
 
-Result<void> PfnCacheHub::remove_id(u32 id)
+Result<void> PfnCacheHub::remove_id(u32 id, u64 serial)
 {
 	PfnCache *c;
 	{
 		MutexGuard m(ids_lock_);
-		if (id >= kMaxIds || !ids_ || !ids_[id])
+		if (id >= kMaxIds || !ids_ || !ids_[id] || (serial && ids_[id]->serial_ != serial))
 			return Errno::noent;
 		c = ids_[id];
 		ids_[id] = nullptr;

@@ -150,6 +150,7 @@ private:
 	void *hook_arg_ = nullptr;
 	Atomic<u64> refreshes_, retries_, waits_, invalidations_;
 	Atomic<u32> id_refs_;	// a cache of the id table: the table's + get()'s
+	u64 serial_ = 0;	// which add_id() made it one (never reused)
 };
 
 // A VM's pfn caches, as the VM's listener (one per VM): the index that
@@ -174,10 +175,14 @@ public:
 	// Caches created through the ioctls, by id (they go with the VM).
 	static constexpr unsigned kMaxIds = 1024;
 	Result<u32> add_id(PfnCache *c);
+	// The serial add_id() gave c: names this cache, not its reusable id.
+	u64 serial(const PfnCache &c) const { return c.serial_; }
 	// The cache with `id`, held until put(); -ENOENT.
 	Result<PfnCache *> get(u32 id);
 	void put(PfnCache *c);
-	Result<void> remove_id(u32 id);
+	// -ENOENT if `id` holds no cache (or, with a `serial`, another one
+	// than the one add_id() gave that serial).
+	Result<void> remove_id(u32 id, u64 serial = 0);
 
 	// For tests: caches indexed now.
 	unsigned indexed() const { return n_; }
@@ -211,6 +216,7 @@ private:
 
 	Mutex ids_lock_;
 	PfnCache **ids_ = nullptr; // kMaxIds slots, allocated with the first
+	u64 serial_ = 0;	   // of the last add_id(); ids_lock_
 };
 
 } // namespace kvmmu

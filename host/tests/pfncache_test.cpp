@@ -26,7 +26,9 @@
 // The /dev/kvmmu front end (pfncache/hooks.cpp; kernel/glue.h declares
 // them for the kernel side).
 extern "C" {
-int kvmmu_vm_gpc_create(struct kvmmu_vm *vm, uint64_t addr, uint64_t len, uint32_t flags, uint32_t *id);
+int kvmmu_vm_gpc_create(struct kvmmu_vm *vm, uint64_t addr, uint64_t len, uint32_t flags, uint32_t *id,
+			uint64_t *cookie);
+int kvmmu_vm_gpc_abandon(struct kvmmu_vm *vm, uint32_t id, uint64_t cookie);
 int kvmmu_vm_gpc_refresh(struct kvmmu_vm *vm, uint32_t id, uint32_t flags);
 int kvmmu_vm_gpc_access(struct kvmmu_vm *vm, uint32_t id, uint64_t offset, uint64_t len, uint64_t ubuf,
 			bool write);
@@ -35,6 +37,13 @@ int kvmmu_vm_gpc_counts(struct kvmmu_vm *vm, uint32_t id, struct kvmmu_gpc_count
 }
 
 namespace {
+
+// Create as the ioctl does, when the cookie is of no interest.
+int gpc_create(struct kvmmu_vm *vm, uint64_t addr, uint64_t len, uint32_t flags, uint32_t *id)
+{
+	uint64_t cookie;
+	return kvmmu_vm_gpc_create(vm, addr, len, flags, id, &cookie);
+}
 
 using kvmmu::Gpa;
 using kvmmu::Hva;
@@ -555,6 +564,89 @@ TEST_F(PfnCacheTest, ReleasedAddressSpaceInvalidatesAndRefreshFailsWithEio)
 	ASSERT_EQ(kvmmu_vm_release(cvm_), 0);
 	EXPECT_EQ(chk(c), 0);
 	EXPECT_EQ(c->refresh().to_errno(), -EIO);
+}
+
+// Review finding: deactivate (and activate) took the cache out of the
+// index while it was still valid, so an invalidation arriving in between
+// missed it and a reader then passed check() on the old page. The write-
+// lock hook runs such an invalidation just before the cache's lock is
+// first taken for write.
+TEST_F(PfnCacheTest, DeactivateNeverLeavesAValidCacheOutOfTheIndex)
+{
+	memory();
+	for (int activate = 0; activate < 2; activate++) {
+		PfnCache *c = cache();
+		ASSERT_NE(c, nullptr);
+		ASSERT_TRUE(c->activate_gpa(Gpa(kGpa + kOff), kLen).ok());
+		ASSERT_EQ(c->refresh().to_errno(), 0);
+		struct Ctx {
+			kvmmu::Vm *vm;
+			PfnCache *c;
+			int seen;
+		} ctx{vm_, c, -1};
+		kvmmu_host_set_write_lock_hook(
+			[](void *a) {
+				auto *x = static_cast<Ctx *>(a);
+				ASSERT_TRUE(x->vm->invalidate_range_start(Hva(kHva), Hva(kHva + kPage), true).ok());
+				// The start returned: no reader may pass check() now.
+				x->c->read_lock();
+				auto r = x->c->check(8);
+				x->seen = r ? int(r.value()) : r.to_errno();
+				x->c->read_unlock();
+				ASSERT_TRUE(x->vm->invalidate_range_end(Hva(kHva), Hva(kHva + kPage)).ok());
+			},
+			&ctx);
+		if (activate) {
+			ASSERT_TRUE(c->activate_gpa(Gpa(kGpa + 2 * kPage + kOff), kLen).ok());
+		} else {
+			c->deactivate();
+		}
+		kvmmu_host_set_write_lock_hook(nullptr, nullptr);
+		EXPECT_EQ(ctx.seen, 0) << (activate ? "activate" : "deactivate");
+		drop(c);
+	}
+}
+
+// Review finding: after the notifier's release no end is reported, so a
+// refresh waiting for an in-flight range must be woken by release and fail.
+TEST_F(PfnCacheTest, ReleaseWakesARefreshWaitingForAnEnd)
+{
+	memory();
+	PfnCache *c = cache();
+	ASSERT_NE(c, nullptr);
+	ASSERT_TRUE(c->activate_gpa(Gpa(kGpa + kOff), kLen).ok());
+	ASSERT_TRUE(vm_->invalidate_range_start(Hva(kHva), Hva(kHva + kPage), true).ok());
+	std::atomic<int> r{1};
+	std::thread t([&] { r = c->refresh().to_errno(); });
+	const auto until = std::chrono::steady_clock::now() + 5s;
+	while (c->stats().waits == 0 && std::chrono::steady_clock::now() < until)
+		std::this_thread::sleep_for(1ms);
+	EXPECT_EQ(c->stats().waits, 1u);
+	ASSERT_EQ(kvmmu_vm_release(cvm_), 0);
+	while (r.load() == 1 && std::chrono::steady_clock::now() < until)
+		std::this_thread::sleep_for(1ms);
+	EXPECT_EQ(r.load(), -EIO);
+	if (r.load() == 1) // hung: end it so the thread can be joined
+		ASSERT_TRUE(vm_->invalidate_range_end(Hva(kHva), Hva(kHva + kPage)).ok());
+	t.join();
+}
+
+// Review finding: undoing a create (the id could not be copied out) must
+// not destroy another cache that reuses the id meanwhile.
+TEST_F(PfnCacheTest, IoctlAbandonOnlyUndoesItsOwnCreate)
+{
+	memory();
+	uint32_t id = 99, id2 = 99;
+	uint64_t cookie = 0, cookie2 = 0;
+	ASSERT_EQ(kvmmu_vm_gpc_create(cvm_, kHva, 8, kUapiByHva, &id, &cookie), 0);
+	ASSERT_EQ(kvmmu_vm_gpc_destroy(cvm_, id), 0); // someone guessed it
+	ASSERT_EQ(kvmmu_vm_gpc_create(cvm_, kHva, 8, kUapiByHva, &id2, &cookie2), 0);
+	ASSERT_EQ(id2, id);
+	EXPECT_NE(cookie, cookie2);
+	EXPECT_EQ(kvmmu_vm_gpc_abandon(cvm_, id, cookie), -ENOENT);
+	EXPECT_EQ(kvmmu_vm_gpc_refresh(cvm_, id2, 0), 0); // still there
+	EXPECT_EQ(kvmmu_vm_gpc_abandon(cvm_, id2, cookie2), 0);
+	EXPECT_EQ(kvmmu_vm_gpc_refresh(cvm_, id2, 0), -ENOENT);
 }
 
 TEST_F(PfnCacheTest, KvmCoreHooks)
@@ -1144,13 +1236,13 @@ TEST_F(PfnCacheTest, IoctlEntryPoints)
 	EXPECT_EQ(kvmmu_vm_gpc_access(cvm_, 0, 0, 8, ubuf, false), -ENOENT);
 	EXPECT_EQ(kvmmu_vm_gpc_destroy(cvm_, 0), -ENOENT);
 	EXPECT_EQ(kvmmu_vm_gpc_counts(cvm_, 0, &n), -ENOENT);
-	EXPECT_EQ(kvmmu_vm_gpc_create(cvm_, kGpa, 8, 4, &id), -EINVAL);
+	EXPECT_EQ(gpc_create(cvm_, kGpa, 8, 4, &id), -EINVAL);
 	EXPECT_EQ(id, 99u);
 
 	uint32_t g, h, b;
-	ASSERT_EQ(kvmmu_vm_gpc_create(cvm_, kGpa + 3 * kPage + kOff, kLen, 0, &g), 0);
-	ASSERT_EQ(kvmmu_vm_gpc_create(cvm_, kHva + 5 * kPage + kOff, kLen, kUapiByHva, &h), 0);
-	ASSERT_EQ(kvmmu_vm_gpc_create(cvm_, kGpa + 3 * kPage + kOff, kLen, kUapiBaseline, &b), 0);
+	ASSERT_EQ(gpc_create(cvm_, kGpa + 3 * kPage + kOff, kLen, 0, &g), 0);
+	ASSERT_EQ(gpc_create(cvm_, kHva + 5 * kPage + kOff, kLen, kUapiByHva, &h), 0);
+	ASSERT_EQ(gpc_create(cvm_, kGpa + 3 * kPage + kOff, kLen, kUapiBaseline, &b), 0);
 	EXPECT_EQ(g, 0u);
 	EXPECT_EQ(h, 1u);
 	EXPECT_EQ(b, 2u);
@@ -1218,7 +1310,7 @@ TEST_F(PfnCacheTest, IoctlEntryPoints)
 	EXPECT_EQ(kvmmu_vm_gpc_access(cvm_, g, 0, 8, ubuf, false), -ENOENT);
 	EXPECT_EQ(kvmmu_vm_gpc_refresh(cvm_, g, 0), -ENOENT);
 	uint32_t g2;
-	ASSERT_EQ(kvmmu_vm_gpc_create(cvm_, kHva + 7 * kPage, 8, kUapiByHva, &g2), 0);
+	ASSERT_EQ(gpc_create(cvm_, kHva + 7 * kPage, 8, kUapiByHva, &g2), 0);
 	EXPECT_EQ(g2, g);
 	EXPECT_EQ(kvmmu_vm_gpc_access(cvm_, g2, 0, 8, ubuf, false), -EAGAIN); // a new cache
 	ASSERT_EQ(kvmmu_vm_gpc_refresh(cvm_, g2, 0), 0);
@@ -1248,19 +1340,19 @@ TEST_F(PfnCacheTest, IoctlCreateFailuresLeaveNothingBehind)
 		{kHva, 8, ~0u},
 	};
 	for (auto &x : bad) {
-		EXPECT_EQ(kvmmu_vm_gpc_create(cvm_, x.addr, x.len, x.flags, &id), -EINVAL) << std::hex << x.addr;
+		EXPECT_EQ(gpc_create(cvm_, x.addr, x.len, x.flags, &id), -EINVAL) << std::hex << x.addr;
 		EXPECT_EQ(id, 99u);
 	}
 	EXPECT_EQ(PfnCacheHub::find(*vm_), nullptr); // nothing created at all
 	EXPECT_EQ(kvmmu_host_live_allocs(), allocs);
-	EXPECT_EQ(kvmmu_vm_gpc_create(nullptr, kGpa, 8, 0, &id), -EINVAL);
-	EXPECT_EQ(kvmmu_vm_gpc_create(cvm_, kGpa, 8, 0, nullptr), -EINVAL);
+	EXPECT_EQ(gpc_create(nullptr, kGpa, 8, 0, &id), -EINVAL);
+	EXPECT_EQ(gpc_create(cvm_, kGpa, 8, 0, nullptr), -EINVAL);
 
 	// Every allocation failing in turn: -ENOMEM, no id taken.
 	int r = -1;
 	for (long n = 0; n < 20; n++) {
 		kvmmu_host_fail_alloc_after(n);
-		r = kvmmu_vm_gpc_create(cvm_, kGpa + kOff, 8, 0, &id);
+		r = gpc_create(cvm_, kGpa + kOff, 8, 0, &id);
 		kvmmu_host_fail_alloc_reset();
 		if (r == 0)
 			break;
@@ -1275,23 +1367,23 @@ TEST_F(PfnCacheTest, IoctlCreateFailuresLeaveNothingBehind)
 	// what was there.
 	const long before = kvmmu_host_live_allocs();
 	kvmmu_host_fail_alloc_after(0);
-	EXPECT_EQ(kvmmu_vm_gpc_create(cvm_, kGpa + kOff, 8, 0, &id), -ENOMEM);
+	EXPECT_EQ(gpc_create(cvm_, kGpa + kOff, 8, 0, &id), -ENOMEM);
 	kvmmu_host_fail_alloc_reset();
 	EXPECT_EQ(kvmmu_host_live_allocs(), before);
 	EXPECT_EQ(PfnCacheHub::find(*vm_)->indexed(), 0u);
 
 	// All ids taken: -ENOSPC, and the cache it made is gone again.
 	for (uint32_t i = 0; i < PfnCacheHub::kMaxIds; i++) {
-		ASSERT_EQ(kvmmu_vm_gpc_create(cvm_, kHva + (i % kPages) * kPage, 8, kUapiByHva, &id), 0);
+		ASSERT_EQ(gpc_create(cvm_, kHva + (i % kPages) * kPage, 8, kUapiByHva, &id), 0);
 		ASSERT_EQ(id, i);
 	}
 	const long full_allocs = kvmmu_host_live_allocs();
 	id = 99;
-	EXPECT_EQ(kvmmu_vm_gpc_create(cvm_, kHva, 8, kUapiByHva, &id), -ENOSPC);
+	EXPECT_EQ(gpc_create(cvm_, kHva, 8, kUapiByHva, &id), -ENOSPC);
 	EXPECT_EQ(id, 99u);
 	EXPECT_EQ(kvmmu_host_live_allocs(), full_allocs);
 	ASSERT_EQ(kvmmu_vm_gpc_destroy(cvm_, 500), 0);
-	ASSERT_EQ(kvmmu_vm_gpc_create(cvm_, kHva, 8, kUapiByHva, &id), 0);
+	ASSERT_EQ(gpc_create(cvm_, kHva, 8, kUapiByHva, &id), 0);
 	EXPECT_EQ(id, 500u);
 }
 

@@ -432,7 +432,8 @@ void kvmmu_gpc_read_unlock(struct kvmmu_gpc *gpc);
 
 /**
  * kvmmu_gpc_check() - may @len bytes be accessed through the mapping now?
- * Context: under kvmmu_gpc_read_lock(); atomic.
+ * Context: under kvmmu_gpc_read_lock(), which may be taken in atomic
+ * context but not in interrupt context (the writers leave interrupts on).
  * Return: 1 yes (until the read lock is dropped), 0 refresh first, -EINVAL
  * (inactive cache, @len 0 or beyond the activated length).
  */
@@ -441,7 +442,7 @@ int kvmmu_gpc_check(struct kvmmu_gpc *gpc, uint64_t len);
 /* The kernel address of the cache's first byte, after a passing check. */
 void *kvmmu_gpc_khva(struct kvmmu_gpc *gpc);
 
-/* Log the cache's guest page dirty (a cache by gpa in a logging slot). */
+/* Log the cache's guest page dirty (a cache by gpa in a logging slot); under the read lock. */
 void kvmmu_gpc_mark_dirty(struct kvmmu_gpc *gpc);
 
 /**
