@@ -1298,6 +1298,7 @@ static int cmp_u64(const void *a, const void *b)
 #define PERF_SECONDS 1.5
 #define BOUND_MS 20
 #define MAX_SAMPLES 400000
+#define MAX_CHURN 2
 
 struct phase {
 	uint64_t done, eintr, other, retries, invals, ticks;
@@ -1314,13 +1315,14 @@ static void *dontneed_main(void *arg)
 
 	while (!__atomic_load_n(&perf_stop, __ATOMIC_RELAXED)) {
 		madvise(p, 16 * pg, MADV_DONTNEED);
-		perf_ops++;
+		__atomic_fetch_add(&perf_ops, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
 }
 
 /*
- * REFRESH FORCE of @id for PERF_SECONDS. ITIMER_REAL fires every BOUND_MS
+ * REFRESH FORCE of @id for PERF_SECONDS while @churn threads (0..MAX_CHURN)
+ * MADV_DONTNEED 16 unrelated pages each. ITIMER_REAL fires every BOUND_MS
  * (SIGALRM to this thread only; no SA_RESTART): a refresh still retrying
  * at a tick returns EINTR, so none takes longer than BOUND_MS. A periodic
  * timer costs the loop nothing, where arming one per refresh would cost
@@ -1332,15 +1334,21 @@ static int phase(uint32_t id, int churn, char *unrelated, uint64_t *lat, struct 
 			       .it_value = {.tv_sec = 0, .tv_usec = BOUND_MS * 1000}}, off;
 	struct kvmmu_vm_stats v0, v1;
 	struct kvmmu_gpc_stats s0, s1;
-	pthread_t th;
+	pthread_t th[MAX_CHURN];
 	uint64_t n = 0, t0, t1, start, end;
 
 	memset(ph, 0, sizeof(*ph));
 	memset(&off, 0, sizeof(off));
 	perf_ops = 0;
 	__atomic_store_n(&perf_stop, 0, __ATOMIC_RELAXED);
-	if (churn && start_thread(&th, dontneed_main, unrelated))
-		return -1;
+	for (int t = 0; t < churn; t++) {
+		if (start_thread(&th[t], dontneed_main, unrelated + (size_t)t * 16 * pg)) {
+			__atomic_store_n(&perf_stop, 1, __ATOMIC_RELAXED);
+			while (t--)
+				pthread_join(th[t], NULL);
+			return -1;
+		}
+	}
 	if (churn)
 		sleep_ms(50); /* under way */
 	s0 = counts(id);
@@ -1368,8 +1376,8 @@ static int phase(uint32_t id, int churn, char *unrelated, uint64_t *lat, struct 
 	kvmmu_get_stats(vm, &v1);
 	s1 = counts(id);
 	__atomic_store_n(&perf_stop, 1, __ATOMIC_RELAXED);
-	if (churn)
-		pthread_join(th, NULL);
+	for (int t = 0; t < churn; t++)
+		pthread_join(th[t], NULL);
 	ph->ticks = sigalrm_seen;
 	ph->retries = s1.retries - s0.retries;
 	ph->invals = v1.invalidate_range_start - v0.invalidate_range_start;
@@ -1385,16 +1393,17 @@ static int phase(uint32_t id, int churn, char *unrelated, uint64_t *lat, struct 
 
 static int perf_mode(void)
 {
-	static const char *const pname[4] = { "quiet", "quiet", "churn1", "churn1" };
-	struct phase ph[4]; /* quiet exact, quiet baseline, churn exact, churn baseline */
+	static const char *const pname[6] = { "quiet", "quiet", "churn1", "churn1", "churn2", "churn2" };
+	/* quiet, 1 and 2 churn threads; each exact, then baseline */
+	struct phase ph[6];
 	uint64_t *lat = malloc(MAX_SAMPLES * sizeof(*lat));
 	int ok;
 
-	ktap_start(4);
+	ktap_start(5);
 	if (setup())
 		return ktap_finish();
 	mem = map_pages(4);
-	char *unrelated = map_pages(16);
+	char *unrelated = map_pages(16 * MAX_CHURN);
 	fill(mem, 4 * pg, 9);
 	int e = -1, b = -1;
 	ok = lat && mem && unrelated && kvmmu_set_region(vm, 0, 0, G0, 4 * pg, mem) == 0;
@@ -1410,8 +1419,8 @@ static int perf_mode(void)
 	ktap_diag("page %ld; REFRESH FORCE in a loop, SIGALRM (no SA_RESTART) every %d ms; %.1fs a phase",
 		  pg, BOUND_MS, PERF_SECONDS);
 	ok = 1;
-	for (int i = 0; i < 4 && ok; i++) {
-		ok = phase(i & 1 ? b : e, i >= 2, unrelated, lat, &ph[i]) == 0 && !ph[i].other;
+	for (int i = 0; i < 6 && ok; i++) {
+		ok = phase(i & 1 ? b : e, i / 2, unrelated, lat, &ph[i]) == 0 && !ph[i].other;
 		ktap_diag("%s %s: %llu completed, %llu EINTR (%llu ticks), %llu other%s%s in %.2fs; %.1f "
 			  "retries per completion; %llu invalidations (%llu MADV_DONTNEED), p99 %.0f ns",
 			  pname[i], i & 1 ? "baseline" : "exact", (unsigned long long)ph[i].done,
@@ -1422,12 +1431,12 @@ static int perf_mode(void)
 			  (unsigned long long)ph[i].invals, (unsigned long long)perf_ops, ph[i].p99);
 	}
 	/* Exact refreshes complete, quiet and under churn; baseline only 0 or EINTR. */
-	if (!ktap_result(ok && ph[0].done && ph[2].done && ph[1].done, "perf_phases_ran")) {
+	if (!ktap_result(ok && ph[0].done && ph[2].done && ph[4].done && ph[1].done, "perf_phases_ran")) {
 		gpc_destroy(e);
 		gpc_destroy(b);
 		return ktap_finish();
 	}
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 6; i++)
 		printf("bench: pfncache.refresh_rate_%s%s = %.0f refreshes/s\n", pname[i],
 		       i & 1 ? "_baseline" : "", ph[i].rate);
 	/* No baseline completion at all: 1 is the denominator (a lower bound). */
@@ -1435,18 +1444,26 @@ static int perf_mode(void)
 		ktap_diag("no baseline refresh completed under churn: the ratio below is a lower bound");
 	printf("bench: pfncache.refresh_rate_churn1_exact_vs_baseline = %.2f x\n",
 	       ph[2].rate / (ph[3].done ? ph[3].rate : 1 / ph[3].seconds));
-	for (int i = 0; i < 4; i++)
+	if (!ph[5].done)
+		ktap_diag("no baseline refresh completed under 2 churn threads: the ratio below is a lower bound");
+	printf("bench: pfncache.refresh_rate_churn2_exact_vs_baseline = %.2f x\n",
+	       ph[4].rate / (ph[5].done ? ph[5].rate : 1 / ph[5].seconds));
+	for (int i = 0; i < 6; i++)
 		printf("bench: pfncache.refresh_p99_%s%s = %.0f ns\n", pname[i], i & 1 ? "_baseline" : "",
 		       ph[i].p99);
 	printf("bench: pfncache.refresh_p99_churn1_vs_quiet = %.2f x\n", ph[2].p99 / ph[0].p99);
+	printf("bench: pfncache.refresh_p99_churn2_vs_quiet = %.2f x\n", ph[4].p99 / ph[0].p99);
 	printf("bench: pfncache.refresh_p99_churn1_vs_quiet_baseline = %.2f x\n", ph[3].p99 / ph[1].p99);
 	printf("bench: pfncache.refresh_p99_quiet_exact_vs_baseline = %.2f x\n", ph[0].p99 / ph[1].p99);
-	for (int i = 2; i < 4; i++)
-		printf("bench: pfncache.refresh_interrupted_churn1%s = %.1f %%\n", i & 1 ? "_baseline" : "",
+	for (int i = 2; i < 6; i++)
+		printf("bench: pfncache.refresh_interrupted_%s%s = %.1f %%\n", pname[i], i & 1 ? "_baseline" : "",
 		       100.0 * ph[i].eintr / (ph[i].done + ph[i].eintr ? ph[i].done + ph[i].eintr : 1));
 	ok = ph[2].retries == 0 && !ph[2].eintr;
 	ktap_result(ok, "perf_exact_rule_no_retries_under_churn (%llu retries, %llu EINTR)",
 		    (unsigned long long)ph[2].retries, (unsigned long long)ph[2].eintr);
+	ok = ph[4].retries == 0 && !ph[4].eintr;
+	ktap_result(ok, "perf_exact_rule_no_retries_under_churn2 (%llu retries, %llu EINTR)",
+		    (unsigned long long)ph[4].retries, (unsigned long long)ph[4].eintr);
 	gpc_destroy(e);
 	gpc_destroy(b);
 	close(vm);
