@@ -1179,7 +1179,7 @@ int kvmmu_plat_vma_flags(void *m, uint64_t hva)
 }
 
 // No reference, whatever the fake page is (the kernel's contract).
-int kvmmu_plat_follow_pfn(void *m, uint64_t hva, uint64_t *pfn, bool *writable)
+int kvmmu_plat_follow_pfn(void *m, uint64_t hva, uint64_t *pfn, bool *writable, unsigned *cache)
 {
 	count(&kvmmu_host_calls::follow_pfn);
 	auto *mm = static_cast<kvmmu_host_mm *>(m);
@@ -1189,6 +1189,9 @@ int kvmmu_plat_follow_pfn(void *m, uint64_t hva, uint64_t *pfn, bool *writable)
 		return -EINVAL;
 	*pfn = it->second.pfn;
 	*writable = it->second.writable;
+	const auto *v = find_vma(mm, hva, nullptr);
+	const unsigned f = v ? v->flags : 0;
+	*cache = f & KVMMU_HOST_MAP_CACHED ? KVMMU_CACHE_WB : f & KVMMU_HOST_MAP_WC ? KVMMU_CACHE_WC : KVMMU_CACHE_UC;
 	return 0;
 }
 
@@ -1295,6 +1298,73 @@ void *kvmmu_plat_memremap_wb(uint64_t pa, size_t)
 }
 
 void kvmmu_plat_memunmap(void *) { long_maps--; }
+
+// MMIO on fake device pages: ioremap gives the page's own address (the
+// fake pfn is its address / page size); every access is logged.
+extern "C++" {
+namespace {
+std::mutex mmio_lock;
+kvmmu_host_mmio mmio_log[64];
+unsigned mmio_n;
+std::atomic<long> ioremaps{0};
+thread_local bool ioremap_wc_now; // of the mapping being accessed (one at a time)
+
+template <class T>
+T mmio_read(const void *va)
+{
+	T v;
+	memcpy(&v, va, sizeof(v));
+	std::lock_guard<std::mutex> g(mmio_lock);
+	mmio_log[mmio_n % 64] = {uint64_t(reinterpret_cast<uintptr_t>(va)), unsigned(sizeof(T)), false,
+				 ioremap_wc_now, uint64_t(v)};
+	mmio_n++;
+	return v;
+}
+
+template <class T>
+void mmio_write(T v, void *va)
+{
+	memcpy(va, &v, sizeof(v));
+	std::lock_guard<std::mutex> g(mmio_lock);
+	mmio_log[mmio_n % 64] = {uint64_t(reinterpret_cast<uintptr_t>(va)), unsigned(sizeof(T)), true,
+				 ioremap_wc_now, uint64_t(v)};
+	mmio_n++;
+}
+} // namespace
+} // extern "C++"
+
+void *kvmmu_plat_ioremap(uint64_t pa, size_t, bool wc)
+{
+	ioremaps++;
+	ioremap_wc_now = wc;
+	return reinterpret_cast<void *>(pa);
+}
+void kvmmu_plat_iounmap(void *) { ioremaps--; }
+uint8_t kvmmu_plat_readb(const void *va) { return mmio_read<uint8_t>(va); }
+uint16_t kvmmu_plat_readw(const void *va) { return mmio_read<uint16_t>(va); }
+uint32_t kvmmu_plat_readl(const void *va) { return mmio_read<uint32_t>(va); }
+uint64_t kvmmu_plat_readq(const void *va) { return mmio_read<uint64_t>(va); }
+void kvmmu_plat_writeb(uint8_t v, void *va) { mmio_write(v, va); }
+void kvmmu_plat_writew(uint16_t v, void *va) { mmio_write(v, va); }
+void kvmmu_plat_writel(uint32_t v, void *va) { mmio_write(v, va); }
+void kvmmu_plat_writeq(uint64_t v, void *va) { mmio_write(v, va); }
+
+void kvmmu_host_mmio_log(kvmmu_host_mmio *out, unsigned max, unsigned *n)
+{
+	std::lock_guard<std::mutex> g(mmio_lock);
+	*n = mmio_n;
+	const unsigned kept = mmio_n < 64 ? mmio_n : 64;
+	for (unsigned i = 0; i < kept && i < max; i++)
+		out[i] = mmio_log[(mmio_n - kept + i) % 64];
+}
+
+void kvmmu_host_mmio_log_reset(void)
+{
+	std::lock_guard<std::mutex> g(mmio_lock);
+	mmio_n = 0;
+}
+
+long kvmmu_host_ioremaps(void) { return ioremaps.load(); }
 
 // Wait queues: a condition variable. wake_up_all() takes the queue's mutex,
 // under which a waiter evaluates its condition, so a wake-up that follows

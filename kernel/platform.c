@@ -373,7 +373,44 @@ int kvmmu_plat_vma_flags(void *mm, uint64_t hva)
 	       (vma->vm_flags & VM_PFNMAP ? KVMMU_VMA_PFNMAP : 0);
 }
 
-int kvmmu_plat_follow_pfn(void *mm, uint64_t hva, uint64_t *pfn, bool *writable)
+/* The architecture's memory-type encoding of a user pte, as platform.h says. */
+static unsigned int kvmmu_pte_cache_mode(pte_t pte)
+{
+#if defined(CONFIG_X86)
+	/* Without PAT, WC has UC-'s bits: UC and UC- are tested first. */
+	unsigned long pcm = pte_flags(pte) & _PAGE_CACHE_MASK;
+
+	if (pcm == cachemode2protval(_PAGE_CACHE_MODE_WB))
+		return KVMMU_CACHE_WB;
+	if (pcm == cachemode2protval(_PAGE_CACHE_MODE_UC) ||
+	    pcm == cachemode2protval(_PAGE_CACHE_MODE_UC_MINUS))
+		return KVMMU_CACHE_UC;
+	if (pcm == cachemode2protval(_PAGE_CACHE_MODE_WC))
+		return KVMMU_CACHE_WC;
+	return KVMMU_CACHE_UC;	/* WT, WP: not plain cacheable memory */
+#elif defined(CONFIG_ARM64)
+	u64 idx = pte_val(pte) & PTE_ATTRINDX_MASK;
+
+	if (idx == PTE_ATTRINDX(MT_NORMAL) || idx == PTE_ATTRINDX(MT_NORMAL_TAGGED))
+		return KVMMU_CACHE_WB;
+	if (idx == PTE_ATTRINDX(MT_NORMAL_NC))
+		return KVMMU_CACHE_WC;
+	return KVMMU_CACHE_UC;	/* Device-nGnRnE, Device-nGnRE */
+#elif defined(CONFIG_PPC_BOOK3S_64)
+	/* A two-bit field: tolerant (0x30) contains non-idempotent (0x20). */
+	unsigned long cc = pte_val(pte) & _PAGE_CACHE_CTL;
+
+	if (cc == _PAGE_TOLERANT)
+		return KVMMU_CACHE_WC;
+	if (cc == _PAGE_NON_IDEMPOTENT)
+		return KVMMU_CACHE_UC;
+	return KVMMU_CACHE_WB;	/* cached, or SAO */
+#else
+	return KVMMU_CACHE_UC;
+#endif
+}
+
+int kvmmu_plat_follow_pfn(void *mm, uint64_t hva, uint64_t *pfn, bool *writable, unsigned int *cache)
 {
 	spinlock_t *ptl;
 	pte_t *ptep;
@@ -387,6 +424,7 @@ int kvmmu_plat_follow_pfn(void *mm, uint64_t hva, uint64_t *pfn, bool *writable)
 	 */
 	*pfn = pte_pfn(*ptep);
 	*writable = pte_write(*ptep);
+	*cache = kvmmu_pte_cache_mode(*ptep);
 	pte_unmap_unlock(ptep, ptl);
 	return 0;
 }
@@ -546,6 +584,27 @@ void kvmmu_plat_memunmap(void *va)
 {
 	memunmap(va);
 }
+
+void *kvmmu_plat_ioremap(uint64_t pa, size_t size, bool wc)
+{
+	return (__force void *)(wc ? ioremap_wc(pa, size) : ioremap(pa, size));
+}
+
+void kvmmu_plat_iounmap(void *va)
+{
+	iounmap((__force void __iomem *)va);
+}
+
+#define KVMMU_IO(va) ((__force void __iomem *)(va))
+uint8_t kvmmu_plat_readb(const void *va) { return readb(KVMMU_IO(va)); }
+uint16_t kvmmu_plat_readw(const void *va) { return readw(KVMMU_IO(va)); }
+uint32_t kvmmu_plat_readl(const void *va) { return readl(KVMMU_IO(va)); }
+uint64_t kvmmu_plat_readq(const void *va) { return readq(KVMMU_IO(va)); }
+void kvmmu_plat_writeb(uint8_t v, void *va) { writeb(v, KVMMU_IO(va)); }
+void kvmmu_plat_writew(uint16_t v, void *va) { writew(v, KVMMU_IO(va)); }
+void kvmmu_plat_writel(uint32_t v, void *va) { writel(v, KVMMU_IO(va)); }
+void kvmmu_plat_writeq(uint64_t v, void *va) { writeq(v, KVMMU_IO(va)); }
+#undef KVMMU_IO
 
 static_assert(sizeof(wait_queue_head_t) == KVMMU_WAITQ_SIZE);
 

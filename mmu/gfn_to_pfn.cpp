@@ -18,11 +18,12 @@ Result<PfnInfo> remapped_pfn(void *mm, Hva hva, u32 flags)
 	const bool write = flags & kPfnWrite;
 	u64 pfn;
 	bool writable;
+	unsigned cache;
 	// Seed 004: whatever is behind the pte (MMIO, reserved or unmapped
 	// RAM, a driver's pages, some with a count of 0) is neither referenced
 	// nor ever touched through a struct page; the mmu notifier ends its
 	// use, as for the mapping itself.
-	int r = kvmmu_plat_follow_pfn(mm, hva.raw(), &pfn, &writable);
+	int r = kvmmu_plat_follow_pfn(mm, hva.raw(), &pfn, &writable, &cache);
 	if (r) {
 		bool unlocked = false;
 		r = kvmmu_plat_fixup_user_fault(mm, hva.raw(), write, &unlocked);
@@ -30,7 +31,7 @@ Result<PfnInfo> remapped_pfn(void *mm, Hva hva, u32 flags)
 			return Errno::again;
 		if (r)
 			return Error::from_kernel(r);
-		r = kvmmu_plat_follow_pfn(mm, hva.raw(), &pfn, &writable);
+		r = kvmmu_plat_follow_pfn(mm, hva.raw(), &pfn, &writable, &cache);
 		if (r)
 			return Error::from_kernel(r);
 	}
@@ -41,6 +42,7 @@ Result<PfnInfo> remapped_pfn(void *mm, Hva hva, u32 flags)
 	p.referenced = p.has_page = false;
 	p.writable = writable && (write || (flags & kPfnMapWritable));
 	p.ram = kvmmu_plat_pfn_is_ram(pfn);
+	p.cache = u8(cache);
 	return p;
 }
 

@@ -23,6 +23,10 @@ struct PfnInfo {
 	bool referenced = false; // a page reference is held: release_pfn() drops it
 	bool has_page = false;	 // a refcounted page
 	bool ram = false;	 // system RAM (normal memory), with or without a usable struct page
+	// The host mapping's memory type (KVMMU_CACHE_*): a remapped pfn's pte
+	// says it (uncached MMIO, a write-combining BAR, cacheable RAM); GUP'd
+	// pages are cacheable.
+	u8 cache = 0;
 };
 
 // Errors, each distinct:

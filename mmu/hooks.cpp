@@ -209,13 +209,6 @@ int kvmmu_vm_translate(struct kvmmu_vm *vm, uint64_t gpa, struct kvmmu_leaf_info
 	return 0;
 }
 
-int kvmmu_vm_access(struct kvmmu_vm *vm, uint64_t gpa, uint64_t len, uint64_t ubuf, bool write)
-{
-	if (!vm)
-		return Error(Errno::inval).to_errno();
-	return to_vm(vm)->access(Gpa(gpa), len, ubuf, write).to_errno();
-}
-
 int64_t kvmmu_vm_get_dirty_log(struct kvmmu_vm *vm, uint32_t slot, uint64_t ubuf)
 {
 	if (!vm)

@@ -19,6 +19,23 @@ constexpr unsigned kFaultTables = S2Format::levels - 1;
 
 u64 leaf_pfn(const pgt::Leaf &l) { return l.oa >> kPageShift; }
 
+// The stage-2 memory type of a pfn: what the host mapping asks for. An
+// uncached mapping (MMIO) is device memory (EPT UC, arm64 Device-nGnRE,
+// ppc64 cache-inhibited + guarded); a write-combining one is normal
+// non-cacheable (EPT WC, arm64 Normal-NC, ppc64 cache-inhibited, not
+// guarded); a cacheable one is normal write-back, RAM or not.
+pgt::MemType leaf_memtype(const PfnInfo &p)
+{
+	switch (p.cache) {
+	case KVMMU_CACHE_WB:
+		return pgt::MemType::normal_wb;
+	case KVMMU_CACHE_WC:
+		return pgt::MemType::normal_nc;
+	default:
+		return pgt::MemType::device;
+	}
+}
+
 // The final state of leaves an invalidation removes goes to the host
 // pages: dirty if the guest wrote them, accessed if the guest touched them.
 struct HostPageSink final : pgt::LeafSink {
@@ -509,12 +526,9 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 	// mapping what was asked would send a vCPU back to the same fault.
 	pgt::Attrs a;
 	a.prot = pgt::kRead | (p.writable ? pgt::kWrite : 0);
-	if (p.ram) {
+	a.mt = leaf_memtype(p);
+	if (p.ram && a.mt == pgt::MemType::normal_wb)
 		a.prot |= pgt::kExec;
-		a.mt = pgt::MemType::normal_wb;
-	} else {
-		a.mt = pgt::MemType::device;
-	}
 	// Only a page GUP referenced may later be marked through its struct
 	// page (seed 004): the leaf remembers which kind it maps.
 	a.host_page = p.referenced;
@@ -652,7 +666,7 @@ Result<pgt::Leaf> Vm::translate(Gpa gpa)
 	return pt_->get_leaf(gpa.raw());
 }
 
-Result<void> Vm::access(Gpa gpa, u64 len, u64 ubuf, bool write)
+Result<void> Vm::access(Gpa gpa, u64 len, u64 ubuf, bool write, const DeviceAccess *dev)
 {
 	// Which error wins is fixed (include/uapi/linux/kvmmu.h): bad
 	// arguments (EINVAL, the gpa limit included), then the guest side
@@ -705,12 +719,39 @@ Result<void> Vm::access(Gpa gpa, u64 len, u64 ubuf, bool write)
 			return Errno::fault;
 		}
 	}
-	auto r = access_pages(gpa, len, ubuf, write ? kAccessWrite : 0, bounce);
+	auto r = access_pages(gpa, len, ubuf, write ? kAccessWrite : 0, bounce, dev);
 	kfree(bounce);
 	return r;
 }
 
-Result<void> Vm::access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce)
+// One access of device memory (see access()): the page is mapped for the
+// kernel outside the MMU lock (that may sleep), then, under the lock, the
+// leaf is looked up again and the access made only if it still maps the
+// same page the same way: an invalidation in between (the BAR unmapped)
+// sends the caller back to the fault path. False: try again.
+Result<bool> Vm::access_device(Gpa gpa, u64 len, pgt::Leaf l, bool write, u8 *bounce, const DeviceAccess &dev)
+{
+	if ((len != 1 && len != 2 && len != 4 && len != 8) || (gpa.raw() & (len - 1)))
+		return Errno::inval;
+	const u64 page = l.oa & ~(kPageSize - 1); // the leaf's output for gpa itself
+	void *va = dev.map(page, l.attrs.mt);
+	if (!va)
+		return Errno::nomem;
+	bool done = false;
+	{
+		ReadGuard g(mmu_lock_);
+		pgt::Leaf now = pt_->get_leaf(gpa.raw());
+		if (now.mapped && (now.oa & ~(kPageSize - 1)) == page &&
+		    now.attrs.mt == l.attrs.mt && (!write || (now.attrs.prot & pgt::kWrite))) {
+			dev.access(static_cast<u8 *>(va) + page_offset(gpa), unsigned(len), write, bounce);
+			done = true;
+		}
+	}
+	dev.unmap(va, l.attrs.mt);
+	return done;
+}
+
+Result<void> Vm::access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce, const DeviceAccess *dev)
 {
 	const bool write = acc & kAccessWrite;
 	while (len) {
@@ -719,9 +760,10 @@ Result<void> Vm::access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce)
 			return Errno::fault;
 		for (;;) {
 			enum { miss, done, device } what = miss;
+			pgt::Leaf l;
 			{
 				ReadGuard g(mmu_lock_);
-				pgt::Leaf l = pt_->get_leaf(gpa.raw());
+				l = pt_->get_leaf(gpa.raw());
 				if (l.mapped && (!write || (l.attrs.prot & pgt::kWrite))) {
 					const u64 pfn = leaf_pfn(l);
 					// Only cacheable RAM the kernel maps is
@@ -745,8 +787,17 @@ Result<void> Vm::access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce)
 					}
 				}
 			}
-			if (what == device)
-				return Errno::opnotsupp;
+			if (what == device) {
+				if (!dev)
+					return Errno::opnotsupp;
+				// Only as the whole rest of the request.
+				if (chunk != len)
+					return Errno::inval;
+				KVMMU_TRY(ok, access_device(gpa, len, l, write, bounce, *dev));
+				if (ok)
+					break;
+				continue; // the leaf changed: fault it in again
+			}
 			if (what == done)
 				break;
 			auto fr = fault(gpa, acc);

@@ -16,6 +16,7 @@
 #include <kvmmu/lock.hpp>
 #include <kvmmu/types.hpp>
 
+#include "device_access.hpp"
 #include "gfn_to_pfn.hpp"
 #include "invalidation.hpp"
 #include "listener.hpp"
@@ -98,7 +99,12 @@ public:
 	Result<pgt::Leaf> translate(Gpa gpa);
 	// Copies between the user buffer `ubuf` and guest memory through the
 	// stage-2 table, faulting as a vCPU would.
-	Result<void> access(Gpa gpa, u64 len, u64 ubuf, bool write);
+	// A page the kernel does not map as cacheable RAM (device memory, a
+	// write-combining or non-linear-map host mapping) is accessed through
+	// `dev` (nullptr: -EOPNOTSUPP), only as one naturally aligned access
+	// of 1, 2, 4 or 8 bytes that ends the request (else -EINVAL, before
+	// that page is touched).
+	Result<void> access(Gpa gpa, u64 len, u64 ubuf, bool write, const DeviceAccess *dev = nullptr);
 	// Copies the slot's dirty bitmap to the user buffer, clearing it and
 	// write-protecting what it reports. Returns the number of dirty pages.
 	Result<u64> get_dirty_log(u32 slot, u64 ubuf);
@@ -174,7 +180,9 @@ private:
 		Atomic<u64> flushes;
 	};
 
-	Result<void> access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce);
+	Result<void> access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce, const DeviceAccess *dev);
+	Result<bool> access_device(Gpa gpa, u64 len, pgt::Leaf l, bool write, u8 *bounce,
+				   const DeviceAccess &dev);
 	Result<FaultResult> fault_slot(Gpa gpa, u32 access, bool &again);
 	Result<FaultResult> fault_once(const Memslot &slot, Gpa gpa, u32 access, bool &again);
 	unsigned pick_level(const Memslot &slot, Gpa gpa, Hva hva, const PfnInfo &p, bool logging);

@@ -17,3 +17,5 @@
 #include "../mmu/pgtable/pgtable.cpp"
 #include "../pfncache/pfncache.cpp"
 #include "../pfncache/hooks.cpp"
+#include "../passthrough/mmio.cpp"
+#include "../passthrough/hooks.cpp"

@@ -38,6 +38,9 @@ enum {
 	KVMMU_HOST_MAP_PFNMAP = 1u << 1,	/* VM_IO | VM_PFNMAP, pages without struct page */
 	KVMMU_HOST_MAP_HUGE = 1u << 2,		/* backed by 2M pages, mapped at PMD level */
 	KVMMU_HOST_MAP_LAZY = 1u << 3,		/* VMA only: pages appear on first GUP/fixup */
+	/* PFNMAP memory types (the pte's cache mode; default uncached) */
+	KVMMU_HOST_MAP_WC = 1u << 4,		/* write-combining */
+	KVMMU_HOST_MAP_CACHED = 1u << 5,	/* cacheable */
 };
 
 struct kvmmu_host_mm *kvmmu_host_mm_create(void);
@@ -129,6 +132,21 @@ void kvmmu_host_set_userfault_hook(void (*fn)(void *arg), void *arg);
 long kvmmu_host_mmap_held(void);
 /* Long-lived mappings (kmap_long, memremap_wb) not yet undone. */
 long kvmmu_host_long_maps(void);
+
+/*
+ * MMIO through kvmmu_plat_ioremap()/readX/writeX on fake device pages: the
+ * accesses so far, oldest first (at most 64 kept; `n` counts them all),
+ * and ioremaps not yet undone. wc: the ioremap was write-combining.
+ */
+struct kvmmu_host_mmio {
+	uint64_t pa;
+	unsigned size;
+	bool write, wc;
+	uint64_t value;
+};
+void kvmmu_host_mmio_log(struct kvmmu_host_mmio *out, unsigned max, unsigned *n);
+void kvmmu_host_mmio_log_reset(void);
+long kvmmu_host_ioremaps(void);
 
 /*
  * Called once, on the calling thread, at its next kvmmu_plat_write_lock()

@@ -320,11 +320,16 @@ int kvmmu_vm_translate(struct kvmmu_vm *vm, uint64_t gpa, struct kvmmu_leaf_info
  * @ubuf (-EFAULT: not a user range, or not readable for @write / writable
  * otherwise; a read's buffer is zeroed first). Only then are pages
  * accessed, in order; an error there (the host memory: -EFAULT, -EPERM,
- * -EHWPOISON, -EINTR, -EOPNOTSUPP, -ENOMEM) leaves the pages before it
- * accessed.
+ * -EHWPOISON, -EINTR, -ENOMEM) leaves the pages before it accessed.
+ * Device memory (a page the kernel does not map as cacheable RAM: MMIO, a
+ * write-combining mapping, RAM outside the linear map) is accessed as an
+ * MMIO emulation helper needs: one readX/writeX of exactly @len bytes
+ * through an I/O mapping of the host mapping's type, reaching the device
+ * once; @len 1, 2, 4 or 8, @gpa aligned to it, the rest of the request in
+ * that page, else -EINVAL before the page is touched (docs/passthrough.md).
  * Context: process context, may sleep.
- * Return: 0, -EINVAL, -ENOENT, -EPERM, -EFAULT, -EOPNOTSUPP (device
- * memory, or RAM the kernel does not map), or the errors of kvmmu_vm_fault().
+ * Return: 0, -EINVAL, -ENOENT, -EPERM, -EFAULT, -ENOMEM, or the errors of
+ * kvmmu_vm_fault().
  */
 int kvmmu_vm_access(struct kvmmu_vm *vm, uint64_t gpa, uint64_t len, uint64_t ubuf, bool write);
 

@@ -191,7 +191,19 @@ int kvmmu_plat_vma_flags(void *mm, uint64_t hva);
  * it, and the caller's mmu notifier (invalidate_range_start) is what tells
  * it when that ends. A count of 0 is never a reason to fail (seed 004).
  */
-int kvmmu_plat_follow_pfn(void *mm, uint64_t hva, uint64_t *pfn, bool *writable);
+int kvmmu_plat_follow_pfn(void *mm, uint64_t hva, uint64_t *pfn, bool *writable, unsigned int *cache);
+/*
+ * follow_pfn()'s *cache: the memory type the pte gives the user mapping,
+ * from the architecture's own encoding (x86 PAT cache mode, arm64 MAIR
+ * index, ppc64 WIMG/cache-control bits): cacheable, write-combining
+ * (x86 WC, arm64 Normal-NC, ppc64 tolerant), or uncached (x86 UC/UC-, and
+ * WT/WP; arm64 Device-*; ppc64 non-idempotent).
+ */
+enum kvmmu_cache_mode {
+	KVMMU_CACHE_WB = 0,
+	KVMMU_CACHE_WC = 1,
+	KVMMU_CACHE_UC = 2,
+};
 /* fixup_user_fault(); *unlocked: the mmap lock was dropped and retaken. */
 int kvmmu_plat_fixup_user_fault(void *mm, uint64_t hva, bool write, bool *unlocked);
 /*
@@ -269,6 +281,24 @@ void *kvmmu_plat_kmap_long(uint64_t pfn);
 void kvmmu_plat_kunmap_long(uint64_t pfn);
 void *kvmmu_plat_memremap_wb(uint64_t pa, size_t size);
 void kvmmu_plat_memunmap(void *va);
+
+/*
+ * Device memory (MMIO) accesses from the kernel: ioremap() (uncached,
+ * @wc: ioremap_wc()) of [@pa, @pa + @size), iounmap(), and readb/w/l/q and
+ * writeb/w/l/q (little-endian accessors with the architecture's ordering:
+ * each one access of that size, in program order). ioremap may sleep and
+ * returns NULL on failure.
+ */
+void *kvmmu_plat_ioremap(uint64_t pa, size_t size, bool wc);
+void kvmmu_plat_iounmap(void *va);
+uint8_t kvmmu_plat_readb(const void *va);
+uint16_t kvmmu_plat_readw(const void *va);
+uint32_t kvmmu_plat_readl(const void *va);
+uint64_t kvmmu_plat_readq(const void *va);
+void kvmmu_plat_writeb(uint8_t v, void *va);
+void kvmmu_plat_writew(uint16_t v, void *va);
+void kvmmu_plat_writel(uint32_t v, void *va);
+void kvmmu_plat_writeq(uint64_t v, void *va);
 
 /*
  * Wait queues. @wq points at storage of KVMMU_WAITQ_SIZE bytes;

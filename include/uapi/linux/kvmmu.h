@@ -144,11 +144,18 @@ struct kvmmu_userspace_memory_region {
  * address order decides), EFAULT buf unusable (not readable for a write;
  * not writable for a read, whose buffer is zeroed first); then page by
  * page: EPERM write to a read-only host mapping; EFAULT host address not
- * backed; EHWPOISON; EINTR on a signal; EOPNOTSUPP for device memory and
- * RAM the kernel does not map (VM_IO/VM_PFNMAP of MMIO, or of RAM with no
- * struct page); RAM with a struct page, also reserved or driver-owned, is
- * copied. An access is not atomic: on an error of
- * that last kind, pages before the failing one were accessed.
+ * backed; EHWPOISON; EINTR on a signal. RAM with a struct page, also
+ * reserved or driver-owned, is copied. Memory the kernel does not map as
+ * cacheable RAM (a device BAR mapped through sysfs resourceN or VFIO, a
+ * write-combining mapping, RAM outside the kernel's map) is accessed as
+ * a device is: one access of exactly len bytes through an I/O mapping with
+ * the host mapping's memory type, which reaches the device once; len must
+ * be 1, 2, 4 or 8, gpa aligned to it, and the access must lie in that one
+ * page (EINVAL otherwise, found when the page turns out to be device
+ * memory, before it is touched). The value is in the CPU's byte order, as
+ * a load or store of that size through the VMM's own mapping gives it.
+ * An access is not atomic: on an error of that last kind, pages before the
+ * failing one were accessed.
  */
 #define KVMMU_ACCESS_WRITE		(1u << 0)
 #define KVMMU_ACCESS_FLAGS_VALID	KVMMU_ACCESS_WRITE

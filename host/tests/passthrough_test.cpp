@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-2.0
+// Device memory through ordinary memslots (seed 004, issue 12): the
+// stage-2 memory type follows the host mapping's, and guest accesses reach
+// device memory as single naturally aligned accesses of their size.
+#include <string.h>
+
+#include <kvmmu/hooks.h>
+#include <kvmmu/platform.h>
+
+#include "host_test.hpp"
+
+namespace {
+
+class PassthroughTest : public HostTest {
+protected:
+	static constexpr uint64_t kHva = 0x40000000;
+	static constexpr uint64_t kGpa = 0x80000000;
+	static constexpr uint64_t kPage = 4096;
+	static constexpr uint64_t kSize = 16 * kPage;
+
+	void SetUp() override
+	{
+		HostTest::SetUp();
+		mm_ = kvmmu_host_mm_create();
+		kvmmu_host_set_current_mm(mm_);
+		ASSERT_EQ(kvmmu_vm_create(0, &vm_), 0);
+		kvmmu_host_mmio_log_reset();
+	}
+
+	void TearDown() override
+	{
+		kvmmu_vm_destroy(vm_);
+		kvmmu_host_set_current_mm(nullptr);
+		EXPECT_EQ(kvmmu_host_ioremaps(), 0) << "ioremap without iounmap";
+		EXPECT_EQ(kvmmu_host_long_maps(), 0) << "memremap without memunmap";
+		kvmmu_host_mm_destroy(mm_);
+		HostTest::TearDown();
+	}
+
+	// A BAR-like mapping: VM_IO|VM_PFNMAP with the given memory type.
+	void bar(unsigned type_flags, uint64_t hva = kHva, uint64_t gpa = kGpa, uint32_t id = 0)
+	{
+		ASSERT_EQ(kvmmu_host_mm_map(mm_, hva, kSize,
+					    KVMMU_HOST_MAP_WRITE | KVMMU_HOST_MAP_PFNMAP | type_flags),
+			  0);
+		kvmmu_memory_region r{id, 0, gpa, kSize, hva};
+		ASSERT_EQ(kvmmu_vm_set_memory_region(vm_, &r), 0);
+	}
+
+	kvmmu_leaf_info leaf(uint64_t gpa)
+	{
+		kvmmu_leaf_info l{};
+		EXPECT_EQ(kvmmu_vm_translate(vm_, gpa, &l), 0);
+		return l;
+	}
+
+	int access(uint64_t gpa, void *buf, uint64_t len, bool write)
+	{
+		return kvmmu_vm_access(vm_, gpa, len, reinterpret_cast<uintptr_t>(buf), write);
+	}
+
+	std::vector<kvmmu_host_mmio> log()
+	{
+		kvmmu_host_mmio l[64];
+		unsigned n = 0;
+		kvmmu_host_mmio_log(l, 64, &n);
+		return std::vector<kvmmu_host_mmio>(l, l + (n < 64 ? n : 64));
+	}
+
+	uint64_t pa(uint64_t hva) { return kvmmu_host_mm_pfn(mm_, hva) * kPage + hva % kPage; }
+
+	kvmmu_host_mm *mm_ = nullptr;
+	kvmmu_vm *vm_ = nullptr;
+};
+
+// The host mapping's memory type decides the leaf's; none is executable.
+TEST_F(PassthroughTest, MemoryTypeFollowsTheHostMapping)
+{
+	struct {
+		unsigned flags;
+		uint32_t mt;
+	} cases[] = {
+		{0, KVMMU_LEAF_MT_DEVICE},
+		{KVMMU_HOST_MAP_WC, KVMMU_LEAF_MT_NORMAL_NC},
+		{KVMMU_HOST_MAP_CACHED, KVMMU_LEAF_MT_NORMAL_WB},
+	};
+	uint32_t id = 0;
+	for (auto &c : cases) {
+		const uint64_t hva = kHva + id * kSize, gpa = kGpa + id * kSize;
+		bar(c.flags, hva, gpa, id++);
+		kvmmu_fault_info fi{};
+		ASSERT_EQ(kvmmu_vm_fault(vm_, gpa, KVMMU_FAULT_WRITE, &fi), 0);
+		kvmmu_leaf_info l = leaf(gpa);
+		EXPECT_TRUE(l.mapped);
+		EXPECT_EQ(l.memtype, c.mt) << c.flags;
+		EXPECT_EQ(l.prot, KVMMU_LEAF_PROT_READ | KVMMU_LEAF_PROT_WRITE) << "never executable";
+		EXPECT_EQ(kvmmu_vm_fault(vm_, gpa, KVMMU_FAULT_EXEC, &fi), -EPERM);
+	}
+}
+
+// Each guest access is one device access of its size, in order.
+TEST_F(PassthroughTest, EachAccessReachesTheDeviceOnceWithItsSize)
+{
+	bar(0);
+	const uint64_t base = pa(kHva + kPage);
+	memset(kvmmu_host_mm_page(mm_, kHva + kPage), 0, kPage);
+	uint64_t v = 0x1122334455667788ull, r = 0;
+	ASSERT_EQ(access(kGpa + kPage + 0x18, &v, 8, true), 0);
+	ASSERT_EQ(access(kGpa + kPage + 0x18, &r, 8, false), 0);
+	EXPECT_EQ(r, v);
+	uint32_t w = 0xdeadbeef, wr = 0;
+	ASSERT_EQ(access(kGpa + kPage + 0x20, &w, 4, true), 0);
+	ASSERT_EQ(access(kGpa + kPage + 0x20, &wr, 4, false), 0);
+	EXPECT_EQ(wr, w);
+	uint16_t h = 0xabcd, hr = 0;
+	ASSERT_EQ(access(kGpa + kPage + 0x2, &h, 2, true), 0);
+	ASSERT_EQ(access(kGpa + kPage + 0x2, &hr, 2, false), 0);
+	EXPECT_EQ(hr, h);
+	uint8_t b = 0x5a, br = 0;
+	ASSERT_EQ(access(kGpa + kPage + 0x7, &b, 1, true), 0);
+	ASSERT_EQ(access(kGpa + kPage + 0x7, &br, 1, false), 0);
+	EXPECT_EQ(br, b);
+	auto l = log();
+	ASSERT_EQ(l.size(), 8u);
+	const struct {
+		uint64_t off;
+		unsigned size;
+		bool write;
+	} want[] = {{0x18, 8, true}, {0x18, 8, false}, {0x20, 4, true}, {0x20, 4, false},
+		    {0x2, 2, true},  {0x2, 2, false},  {0x7, 1, true},  {0x7, 1, false}};
+	for (unsigned i = 0; i < 8; i++) {
+		EXPECT_EQ(l[i].pa, base + want[i].off) << i;
+		EXPECT_EQ(l[i].size, want[i].size) << i;
+		EXPECT_EQ(l[i].write, want[i].write) << i;
+		EXPECT_FALSE(l[i].wc) << i;
+	}
+}
+
+// Other sizes, or unaligned accesses, are refused before the device sees
+// anything; so is a device access that is not the end of the request.
+TEST_F(PassthroughTest, OddOrUnalignedDeviceAccessesAreEinvalAndTouchNothing)
+{
+	bar(0);
+	char buf[32] = {};
+	const struct {
+		uint64_t off, len;
+	} bad[] = {{0, 3}, {0, 16}, {0, 5}, {1, 2}, {2, 4}, {4, 8}, {kPage - 4, 8}};
+	for (auto &x : bad) {
+		EXPECT_EQ(access(kGpa + x.off, buf, x.len, false), -EINVAL) << x.off << "+" << x.len;
+		EXPECT_EQ(access(kGpa + x.off, buf, x.len, true), -EINVAL) << x.off << "+" << x.len;
+	}
+	EXPECT_TRUE(log().empty());
+}
+
+// A write-combining mapping is accessed through a write-combining I/O
+// mapping; a cacheable one outside the kernel's map through memremap.
+TEST_F(PassthroughTest, TheIoMappingHasTheLeafsType)
+{
+	bar(KVMMU_HOST_MAP_WC);
+	uint32_t v = 7;
+	ASSERT_EQ(access(kGpa, &v, 4, true), 0);
+	auto l = log();
+	ASSERT_EQ(l.size(), 1u);
+	EXPECT_TRUE(l[0].wc);
+}
+
+// The BAR unmapped: the leaf is gone and accesses fault like any other.
+TEST_F(PassthroughTest, UnmappedBarFaultsThroughTheNormalPath)
+{
+	bar(0);
+	uint32_t v = 1;
+	ASSERT_EQ(access(kGpa, &v, 4, true), 0);
+	ASSERT_EQ(kvmmu_vm_invalidate_range_start(vm_, kHva, kHva + kSize, true), 0);
+	kvmmu_host_mm_unmap(mm_, kHva, kSize);
+	ASSERT_EQ(kvmmu_vm_invalidate_range_end(vm_, kHva, kHva + kSize), 0);
+	EXPECT_FALSE(leaf(kGpa).mapped);
+	kvmmu_host_mmio_log_reset();
+	EXPECT_EQ(access(kGpa, &v, 4, false), -EFAULT);
+	EXPECT_TRUE(log().empty());
+}
+
+} // namespace
