@@ -7,6 +7,7 @@
 // readX/writeX accesses) touches the memory.
 #pragma once
 
+#include <kvmmu/error.hpp>
 #include <kvmmu/types.hpp>
 
 #include "pgtable/pgtable.hpp"
@@ -16,9 +17,9 @@ namespace kvmmu {
 class DeviceAccess {
 public:
 	// A kernel mapping of the page at physical address `pa` with memory
-	// type `mt` (the leaf's); nullptr if it cannot be mapped. Process
-	// context; may sleep.
-	virtual void *map(u64 pa, pgt::MemType mt) const = 0;
+	// type `mt` (the leaf's): -EOPNOTSUPP for memory that cannot be
+	// mapped so, -ENOMEM. Process context; may sleep.
+	virtual Result<void *> map(u64 pa, pgt::MemType mt) const = 0;
 	virtual void unmap(void *va, pgt::MemType mt) const = 0;
 	// Exactly one access of `size` bytes (1, 2, 4 or 8; `va` aligned to
 	// it) between `va` and `buf`, in the CPU's byte order. Called with

@@ -19,6 +19,13 @@ constexpr unsigned kFaultTables = S2Format::levels - 1;
 
 u64 leaf_pfn(const pgt::Leaf &l) { return l.oa >> kPageShift; }
 
+// Is a leaf's page copied through the kernel's map by access()? Only
+// cacheable RAM the kernel maps; anything else is device memory to it.
+bool kernel_copyable(const pgt::Leaf &l)
+{
+	return l.attrs.mt == pgt::MemType::normal_wb && kvmmu_plat_pfn_kmappable(leaf_pfn(l));
+}
+
 // The stage-2 memory type of a pfn: what the host mapping asks for. An
 // uncached mapping (MMIO) is device memory (EPT UC, arm64 Device-nGnRE,
 // ppc64 cache-inhibited + guarded); a write-combining one is normal
@@ -710,6 +717,16 @@ Result<void> Vm::access(Gpa gpa, u64 len, u64 ubuf, bool write, const DeviceAcce
 	// guest memory under it, so the page cannot be invalidated, COW-shared
 	// or write-protected for dirty logging in between, and a user copy
 	// that fails half-way leaves guest memory untouched.
+	// A device access is one access of a page: a request over several
+	// pages that reaches device memory is refused before any page is
+	// accessed (pages are faulted in for reading to find out).
+	if (page_offset(gpa) + len > kPageSize) {
+		for (u64 a = gpa.raw() & ~(kPageSize - 1); a < gpa.raw() + len; a += kPageSize) {
+			KVMMU_TRY(device, is_device_page(Gpa(a)));
+			if (device)
+				return Errno::inval;
+		}
+	}
 	u8 *bounce = static_cast<u8 *>(kmalloc(kPageSize, kPageSize, gfp::kernel));
 	if (!bounce)
 		return Errno::nomem;
@@ -724,6 +741,21 @@ Result<void> Vm::access(Gpa gpa, u64 len, u64 ubuf, bool write, const DeviceAcce
 	return r;
 }
 
+// Whether access() treats the page of `gpa` as device memory; an unmapped
+// page is faulted in for reading first.
+Result<bool> Vm::is_device_page(Gpa gpa)
+{
+	for (;;) {
+		{
+			ReadGuard g(mmu_lock_);
+			pgt::Leaf l = pt_->get_leaf(gpa.raw());
+			if (l.mapped)
+				return !kernel_copyable(l);
+		}
+		KVMMU_TRY_VOID(fault(gpa, 0));
+	}
+}
+
 // One access of device memory (see access()): the page is mapped for the
 // kernel outside the MMU lock (that may sleep), then, under the lock, the
 // leaf is looked up again and the access made only if it still maps the
@@ -734,9 +766,7 @@ Result<bool> Vm::access_device(Gpa gpa, u64 len, pgt::Leaf l, bool write, u8 *bo
 	if ((len != 1 && len != 2 && len != 4 && len != 8) || (gpa.raw() & (len - 1)))
 		return Errno::inval;
 	const u64 page = l.oa & ~(kPageSize - 1); // the leaf's output for gpa itself
-	void *va = dev.map(page, l.attrs.mt);
-	if (!va)
-		return Errno::nomem;
+	KVMMU_TRY(va, dev.map(page, l.attrs.mt));
 	bool done = false;
 	{
 		ReadGuard g(mmu_lock_);
@@ -754,6 +784,7 @@ Result<bool> Vm::access_device(Gpa gpa, u64 len, pgt::Leaf l, bool write, u8 *bo
 Result<void> Vm::access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce, const DeviceAccess *dev)
 {
 	const bool write = acc & kAccessWrite;
+	const u64 total = len;
 	while (len) {
 		const u64 chunk = min<u64>(len, kPageSize - page_offset(gpa));
 		if (write && kvmmu_plat_copy_from_user(bounce, ubuf, chunk))
@@ -768,8 +799,7 @@ Result<void> Vm::access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce, c
 					const u64 pfn = leaf_pfn(l);
 					// Only cacheable RAM the kernel maps is
 					// copied here; device memory is not.
-					if (l.attrs.mt != pgt::MemType::normal_wb ||
-					    !kvmmu_plat_pfn_kmappable(pfn)) {
+					if (!kernel_copyable(l)) {
 						what = device;
 					} else {
 						u8 *va = static_cast<u8 *>(kvmmu_plat_kmap_pfn(pfn));
@@ -790,8 +820,8 @@ Result<void> Vm::access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce, c
 			if (what == device) {
 				if (!dev)
 					return Errno::opnotsupp;
-				// Only as the whole rest of the request.
-				if (chunk != len)
+				// Only as the whole request.
+				if (chunk != total)
 					return Errno::inval;
 				KVMMU_TRY(ok, access_device(gpa, len, l, write, bounce, *dev));
 				if (ok)

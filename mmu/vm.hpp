@@ -101,9 +101,10 @@ public:
 	// stage-2 table, faulting as a vCPU would.
 	// A page the kernel does not map as cacheable RAM (device memory, a
 	// write-combining or non-linear-map host mapping) is accessed through
-	// `dev` (nullptr: -EOPNOTSUPP), only as one naturally aligned access
-	// of 1, 2, 4 or 8 bytes that ends the request (else -EINVAL, before
-	// that page is touched).
+	// `dev` (nullptr: -EOPNOTSUPP), only as a request of one naturally
+	// aligned access of 1, 2, 4 or 8 bytes (else -EINVAL; a request over
+	// several pages that reaches device memory fails before any page is
+	// accessed).
 	Result<void> access(Gpa gpa, u64 len, u64 ubuf, bool write, const DeviceAccess *dev = nullptr);
 	// Copies the slot's dirty bitmap to the user buffer, clearing it and
 	// write-protecting what it reports. Returns the number of dirty pages.
@@ -181,6 +182,7 @@ private:
 	};
 
 	Result<void> access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce, const DeviceAccess *dev);
+	Result<bool> is_device_page(Gpa gpa);
 	Result<bool> access_device(Gpa gpa, u64 len, pgt::Leaf l, bool write, u8 *bounce,
 				   const DeviceAccess &dev);
 	Result<FaultResult> fault_slot(Gpa gpa, u32 access, bool &again);

@@ -11,16 +11,25 @@ constexpr MmioAccess kMmio;
 
 const MmioAccess &MmioAccess::get() { return kMmio; }
 
-void *MmioAccess::map(u64 pa, pgt::MemType mt) const
+Result<void *> MmioAccess::map(u64 pa, pgt::MemType mt) const
 {
-	switch (mt) {
-	case pgt::MemType::normal_wb:
-		return kvmmu_plat_memremap_wb(pa, kPageSize);
-	case pgt::MemType::normal_nc:
-		return kvmmu_plat_ioremap(pa, kPageSize, true);
-	default:
-		return kvmmu_plat_ioremap(pa, kPageSize, false);
+	const u64 pfn = pa >> kPageShift;
+	void *va;
+	if (mt == pgt::MemType::normal_wb) {
+		va = kvmmu_plat_memremap_wb(pa, kPageSize);
+	} else {
+		// RAM a host mapping maps uncached or write-combining (a DMA
+		// buffer, a graphics aperture over RAM): the kernel maps RAM
+		// only cacheably (ioremap and memremap refuse it, with a WARN),
+		// and an access through that alias could miss what the
+		// uncached mapping wrote. Not accessed from the kernel.
+		if (kvmmu_plat_pfn_is_ram(pfn) || kvmmu_plat_pfn_kmappable(pfn))
+			return Errno::opnotsupp;
+		va = kvmmu_plat_ioremap(pa, kPageSize, mt == pgt::MemType::normal_nc);
 	}
+	if (!va)
+		return Errno::nomem;
+	return va;
 }
 
 void MmioAccess::unmap(void *va, pgt::MemType mt) const

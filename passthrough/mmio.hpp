@@ -14,7 +14,7 @@ namespace kvmmu {
 class MmioAccess final : public DeviceAccess {
 public:
 	constexpr MmioAccess() = default;
-	void *map(u64 pa, pgt::MemType mt) const override;
+	Result<void *> map(u64 pa, pgt::MemType mt) const override;
 	void unmap(void *va, pgt::MemType mt) const override;
 	void access(void *va, unsigned size, bool write, u8 *buf) const override;
 

@@ -179,4 +179,30 @@ TEST_F(PassthroughTest, UnmappedBarFaultsThroughTheNormalPath)
 	EXPECT_TRUE(log().empty());
 }
 
+// A request over several pages that reaches device memory is refused
+// before any page is accessed: the RAM before the BAR is not written.
+TEST_F(PassthroughTest, RequestsCrossingIntoDeviceMemoryTouchNothing)
+{
+	const uint64_t ram_hva = kHva + 64 * kSize;
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, ram_hva, kSize, KVMMU_HOST_MAP_WRITE), 0);
+	kvmmu_memory_region r{1, 0, kGpa - kSize, kSize, ram_hva};
+	ASSERT_EQ(kvmmu_vm_set_memory_region(vm_, &r), 0);
+	bar(0); // right after the RAM slot
+	uint64_t v = ~0ull;
+	uint8_t buf[64];
+	memset(buf, 0xee, sizeof(buf));
+	EXPECT_EQ(access(kGpa - 4, &v, 8, true), -EINVAL);
+	for (uint64_t len : {8ull, 16ull, 64ull}) {
+		EXPECT_EQ(access(kGpa - len / 2, buf, len, true), -EINVAL) << len;
+		EXPECT_EQ(access(kGpa - len / 2, buf, len, false), -EINVAL) << len;
+	}
+	EXPECT_TRUE(log().empty());
+	uint8_t last[32];
+	memcpy(last, static_cast<uint8_t *>(kvmmu_host_mm_page(mm_, ram_hva + kSize - kPage)) + kPage - 32, 32);
+	for (uint8_t x : last)
+		EXPECT_EQ(x, 0) << "RAM before the BAR was written";
+	// Within the RAM slot, any size goes as before.
+	EXPECT_EQ(access(kGpa - 64, buf, 64, true), 0);
+}
+
 } // namespace
