@@ -11,3 +11,4 @@
 #include "memslot_test.cpp"
 #include "fault_test.cpp"
 #include "pfncache_test.cpp"
+#include "passthrough_test.cpp"

@@ -287,3 +287,145 @@ uint64_t kvmmu_kt_now_ns(void)
 {
 	return ktime_get_ns();
 }
+
+/*
+ * Passthrough cases (kunit/passthrough_test.cpp): a kernel page mapped into
+ * the case's user mm the way a driver maps device memory, with
+ * remap_pfn_range() (VM_IO | VM_PFNMAP) and a chosen memory type. The file
+ * is an anon inode whose ->mmap does the remap; the mapping keeps its own
+ * reference to it (.owner keeps this module while a delayed fput is due).
+ */
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <kvmmu/hooks.h>
+
+/* kt.hpp's declarations (C++ only), repeated. */
+#define KVMMU_KT_PFNMAP_UC 0u
+#define KVMMU_KT_PFNMAP_WC 1u
+#define KVMMU_KT_PFNMAP_WB 2u
+void *kvmmu_kt_pfnmap_map(unsigned int mode);
+uint64_t kvmmu_kt_pfnmap_addr(const void *m);
+uint64_t kvmmu_kt_pfnmap_pfn(const void *m);
+int kvmmu_kt_pfnmap_page_count(const void *m);
+void kvmmu_kt_pfnmap_read(const void *m, unsigned int off, void *dst, size_t n);
+int kvmmu_kt_pfnmap_unmap(void *m);
+void kvmmu_kt_pfnmap_free(void *m);
+unsigned int kvmmu_kt_pfnmap_memtype(unsigned int mode);
+
+struct kvmmu_kt_pfnmap {
+	struct page *page;
+	unsigned long addr;
+	unsigned int mode;
+	bool mapped;
+};
+
+static int kt_pfnmap_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct kvmmu_kt_pfnmap *m = file->private_data;
+
+	if (!(vma->vm_flags & VM_SHARED) || vma->vm_pgoff || vma_pages(vma) != 1)
+		return -EINVAL;
+	if (m->mode == KVMMU_KT_PFNMAP_UC)
+		vma->vm_page_prot = pgprot_noncached(vma->vm_page_prot);
+	else if (m->mode == KVMMU_KT_PFNMAP_WC)
+		vma->vm_page_prot = pgprot_writecombine(vma->vm_page_prot);
+	return remap_pfn_range(vma, vma->vm_start, page_to_pfn(m->page), PAGE_SIZE,
+			       vma->vm_page_prot);
+}
+
+static const struct file_operations kt_pfnmap_fops = {
+	.owner = THIS_MODULE,
+	.mmap = kt_pfnmap_mmap,
+};
+
+void *kvmmu_kt_pfnmap_map(unsigned int mode)
+{
+	struct kvmmu_kt_pfnmap *m = kzalloc(sizeof(*m), GFP_KERNEL);
+	struct file *file;
+	unsigned long a;
+
+	if (!m)
+		return NULL;
+	m->mode = mode;
+	m->page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	if (!m->page)
+		goto out_free;
+	file = anon_inode_getfile("kvmmu_kt_pfnmap", &kt_pfnmap_fops, m, O_RDWR);
+	if (IS_ERR(file))
+		goto out_page;
+	a = vm_mmap(file, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	fput(file);
+	if (IS_ERR_VALUE(a))
+		goto out_page;
+	m->addr = a;
+	m->mapped = true;
+	return m;
+out_page:
+	__free_page(m->page);
+out_free:
+	kfree(m);
+	return NULL;
+}
+
+uint64_t kvmmu_kt_pfnmap_addr(const void *m)
+{
+	return ((const struct kvmmu_kt_pfnmap *)m)->addr;
+}
+
+uint64_t kvmmu_kt_pfnmap_pfn(const void *m)
+{
+	return page_to_pfn(((const struct kvmmu_kt_pfnmap *)m)->page);
+}
+
+int kvmmu_kt_pfnmap_page_count(const void *m)
+{
+	return page_count(((const struct kvmmu_kt_pfnmap *)m)->page);
+}
+
+void kvmmu_kt_pfnmap_read(const void *m, unsigned int off, void *dst, size_t n)
+{
+	memcpy(dst, (const u8 *)page_address(((const struct kvmmu_kt_pfnmap *)m)->page) + off, n);
+}
+
+int kvmmu_kt_pfnmap_unmap(void *h)
+{
+	struct kvmmu_kt_pfnmap *m = h;
+
+	if (!m->mapped)
+		return 0;
+	m->mapped = false;
+	return vm_munmap(m->addr, PAGE_SIZE);
+}
+
+void kvmmu_kt_pfnmap_free(void *h)
+{
+	struct kvmmu_kt_pfnmap *m = h;
+
+	if (!m)
+		return;
+	kvmmu_kt_pfnmap_unmap(m);
+	__free_page(m->page);
+	kfree(m);
+}
+
+/*
+ * The KVMMU_LEAF_MT_* the architecture's pte encoding gives each mode,
+ * from the kernel's definitions, not kvmmu's: x86 without PAT (the KUnit
+ * kernel) has no WC, pgprot_writecombine() gives UC- there.
+ */
+unsigned int kvmmu_kt_pfnmap_memtype(unsigned int mode)
+{
+	switch (mode) {
+	case KVMMU_KT_PFNMAP_UC:
+		return KVMMU_LEAF_MT_DEVICE;
+	case KVMMU_KT_PFNMAP_WC:
+#ifdef CONFIG_X86
+		return pat_enabled() ? KVMMU_LEAF_MT_NORMAL_NC : KVMMU_LEAF_MT_DEVICE;
+#else
+		return KVMMU_LEAF_MT_NORMAL_NC;
+#endif
+	default:
+		return KVMMU_LEAF_MT_NORMAL_WB;
+	}
+}

@@ -120,10 +120,24 @@ KT_SUITE_MM(pfncache_lifecycle, PFNCACHE_LIFECYCLE);
 	CXX(pfncache_race, refresh_progresses_under_unrelated_churn)
 KT_SUITE_MM(pfncache_race, PFNCACHE_RACE);
 
+/*
+ * Kernel pages remap_pfn_range()d uncached, write-combining or cached into
+ * the case's user mm (kt.hpp's pfnmap helpers).
+ */
+#define PASSTHROUGH_MEMTYPE(CXX, C)				\
+	CXX(passthrough_memtype, uncached_is_device)		\
+	CXX(passthrough_memtype, write_combining)		\
+	CXX(passthrough_memtype, cached_is_normal_wb)		\
+	CXX(passthrough_memtype, cached_access)			\
+	CXX(passthrough_memtype, uncached_access)		\
+	CXX(passthrough_memtype, write_combining_access)
+KT_SUITE_MM(passthrough_memtype, PASSTHROUGH_MEMTYPE);
+
 kunit_test_suites(&kt_suite_runtime_result, &kt_suite_runtime_alloc,
 		  &kt_suite_runtime_lock, &kt_suite_runtime_types, &kt_suite_mmu_vm,
 		  &kt_suite_mmu_pgtable, &kt_suite_mmu_guest_walk, &kt_suite_mmu_memslot,
-		  &kt_suite_mmu_fault, &kt_suite_pfncache_lifecycle, &kt_suite_pfncache_race);
+		  &kt_suite_mmu_fault, &kt_suite_pfncache_lifecycle, &kt_suite_pfncache_race,
+		  &kt_suite_passthrough_memtype);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("kvmmu KUnit suites");
