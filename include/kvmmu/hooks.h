@@ -325,11 +325,12 @@ int kvmmu_vm_translate(struct kvmmu_vm *vm, uint64_t gpa, struct kvmmu_leaf_info
  * write-combining mapping, RAM outside the linear map) is accessed as an
  * MMIO emulation helper needs: one readX/writeX of exactly @len bytes
  * through an I/O mapping of the host mapping's type, reaching the device
- * once; @len 1, 2, 4 or 8, @gpa aligned to it, the rest of the request in
- * that page, else -EINVAL before the page is touched (docs/passthrough.md).
+ * once; @len 1, 2, 4 or 8, @gpa aligned to it, the whole request in that
+ * page, else -EINVAL before any page is accessed; RAM the host maps
+ * uncached or write-combining: -EOPNOTSUPP (docs/passthrough.md).
  * Context: process context, may sleep.
- * Return: 0, -EINVAL, -ENOENT, -EPERM, -EFAULT, -ENOMEM, or the errors of
- * kvmmu_vm_fault().
+ * Return: 0, -EINVAL, -ENOENT, -EPERM, -EFAULT, -ENOMEM, -EOPNOTSUPP, or
+ * the errors of kvmmu_vm_fault().
  */
 int kvmmu_vm_access(struct kvmmu_vm *vm, uint64_t gpa, uint64_t len, uint64_t ubuf, bool write);
 

@@ -151,9 +151,11 @@ struct kvmmu_userspace_memory_region {
  * a device is: one access of exactly len bytes through an I/O mapping with
  * the host mapping's memory type, which reaches the device once; len must
  * be 1, 2, 4 or 8, gpa aligned to it, and the access must lie in that one
- * page (EINVAL otherwise, found when the page turns out to be device
- * memory, before it is touched). The value is in the CPU's byte order, as
- * a load or store of that size through the VMM's own mapping gives it.
+ * page (EINVAL otherwise, before any page of the request is accessed).
+ * The value is in the CPU's byte order, as a load or store of that size
+ * through the VMM's own mapping gives it. RAM that the host mapping maps
+ * uncached or write-combining (a driver's DMA buffer) is not accessed:
+ * EOPNOTSUPP.
  * An access is not atomic: on an error of that last kind, pages before the
  * failing one were accessed.
  */
