@@ -25,6 +25,7 @@ EXPORT_SYMBOL_NS_GPL(kvmmu_vm_fault, KVMMU);
 EXPORT_SYMBOL_NS_GPL(kvmmu_vm_pre_fault, KVMMU);
 EXPORT_SYMBOL_NS_GPL(kvmmu_vm_translate, KVMMU);
 EXPORT_SYMBOL_NS_GPL(kvmmu_vm_access, KVMMU);
+EXPORT_SYMBOL_NS_GPL(kvmmu_vm_mmio_access, KVMMU);
 EXPORT_SYMBOL_NS_GPL(kvmmu_vm_get_dirty_log, KVMMU);
 EXPORT_SYMBOL_NS_GPL(kvmmu_vm_get_mmu_stats, KVMMU);
 EXPORT_SYMBOL_NS_GPL(kvmmu_gpc_init, KVMMU);

@@ -683,27 +683,7 @@ Result<void> Vm::access(Gpa gpa, u64 len, u64 ubuf, bool write, const DeviceAcce
 	if (!len || !gpa_range_ok(gpa.raw(), len) || ubuf + len < ubuf)
 		return Errno::inval;
 	KVMMU_MIGHT_SLEEP();
-	{
-		// Every page of the range in a slot, and a writable one for a
-		// write; the first page in address order that is not decides.
-		Memslots::ReadSection rs(slots_);
-		Gfn next = to_gfn(gpa);
-		const Gfn end = to_gfn(Gpa(gpa.raw() + len - 1)) + 1;
-		Error bad = Errno::noent;
-		bool ok = true;
-		rs.set().for_each_gfn_overlap(next, end, [&](const Memslot &s) {
-			if (!ok)
-				return;
-			if (next < s.base_gfn() || (write && s.readonly())) {
-				bad = next < s.base_gfn() ? Errno::noent : Errno::perm;
-				ok = false;
-				return;
-			}
-			next = s.end_gfn();
-		});
-		if (!ok || next < end)
-			return bad;
-	}
+	KVMMU_TRY_VOID(slots_cover(gpa, len, write));
 	// The whole buffer must take the copy before any page is accessed: a
 	// read's buffer is zeroed, a byte of each page of a write's is read
 	// (only a buffer unmapped by another thread meanwhile can still fail
@@ -736,9 +716,45 @@ Result<void> Vm::access(Gpa gpa, u64 len, u64 ubuf, bool write, const DeviceAcce
 			return Errno::fault;
 		}
 	}
-	auto r = access_pages(gpa, len, ubuf, write ? kAccessWrite : 0, bounce, dev);
+	auto r = access_pages(gpa, len, ubuf, write ? kAccessWrite : 0, bounce, dev, true);
 	kfree(bounce);
 	return r;
+}
+
+// Every page of [gpa, gpa + len) in a slot, and a writable one for a
+// write; the first page in address order that is not decides (-ENOENT,
+// -EPERM).
+Result<void> Vm::slots_cover(Gpa gpa, u64 len, bool write)
+{
+	Memslots::ReadSection rs(slots_);
+	Gfn next = to_gfn(gpa);
+	const Gfn end = to_gfn(Gpa(gpa.raw() + len - 1)) + 1;
+	Error bad = Errno::noent;
+	bool ok = true;
+	rs.set().for_each_gfn_overlap(next, end, [&](const Memslot &s) {
+		if (!ok)
+			return;
+		if (next < s.base_gfn() || (write && s.readonly())) {
+			bad = next < s.base_gfn() ? Errno::noent : Errno::perm;
+			ok = false;
+			return;
+		}
+		next = s.end_gfn();
+	});
+	if (!ok || next < end)
+		return bad;
+	return {};
+}
+
+Result<void> Vm::access_kernel(Gpa gpa, u64 len, u8 *buf, bool write, const DeviceAccess *dev)
+{
+	if ((len != 1 && len != 2 && len != 4 && len != 8) || (gpa.raw() & (len - 1)) ||
+	    !gpa_range_ok(gpa.raw(), len) || !buf)
+		return Errno::inval;
+	KVMMU_MIGHT_SLEEP();
+	KVMMU_TRY_VOID(slots_cover(gpa, len, write));
+	// One page: the buffer itself is the bounce buffer.
+	return access_pages(gpa, len, 0, write ? kAccessWrite : 0, buf, dev, false);
 }
 
 // Whether access() treats the page of `gpa` as device memory; an unmapped
@@ -781,13 +797,16 @@ Result<bool> Vm::access_device(Gpa gpa, u64 len, pgt::Leaf l, bool write, u8 *bo
 	return done;
 }
 
-Result<void> Vm::access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce, const DeviceAccess *dev)
+// `user`: bytes move between `ubuf` and `bounce` page by page; else
+// `bounce` is the caller's kernel buffer (one page at most).
+Result<void> Vm::access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce, const DeviceAccess *dev,
+			      bool user)
 {
 	const bool write = acc & kAccessWrite;
 	const u64 total = len;
 	while (len) {
 		const u64 chunk = min<u64>(len, kPageSize - page_offset(gpa));
-		if (write && kvmmu_plat_copy_from_user(bounce, ubuf, chunk))
+		if (user && write && kvmmu_plat_copy_from_user(bounce, ubuf, chunk))
 			return Errno::fault;
 		for (;;) {
 			enum { miss, done, device } what = miss;
@@ -834,7 +853,7 @@ Result<void> Vm::access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce, c
 			if (!fr)
 				return fr.error();
 		}
-		if (!write && kvmmu_plat_copy_to_user(ubuf, bounce, chunk))
+		if (user && !write && kvmmu_plat_copy_to_user(ubuf, bounce, chunk))
 			return Errno::fault;
 		gpa = gpa + chunk;
 		ubuf += chunk;

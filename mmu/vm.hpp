@@ -106,6 +106,11 @@ public:
 	// several pages that reaches device memory fails before any page is
 	// accessed).
 	Result<void> access(Gpa gpa, u64 len, u64 ubuf, bool write, const DeviceAccess *dev = nullptr);
+	// One access of 1, 2, 4 or 8 bytes (gpa aligned to it) between a
+	// kernel buffer and guest memory, RAM or device, as access() makes
+	// it: what MMIO emulation in a KVM core needs. -EINVAL for other
+	// sizes or alignments; then as access().
+	Result<void> access_kernel(Gpa gpa, u64 len, u8 *buf, bool write, const DeviceAccess *dev);
 	// Copies the slot's dirty bitmap to the user buffer, clearing it and
 	// write-protecting what it reports. Returns the number of dirty pages.
 	Result<u64> get_dirty_log(u32 slot, u64 ubuf);
@@ -181,7 +186,9 @@ private:
 		Atomic<u64> flushes;
 	};
 
-	Result<void> access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce, const DeviceAccess *dev);
+	Result<void> access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce, const DeviceAccess *dev,
+				  bool user);
+	Result<void> slots_cover(Gpa gpa, u64 len, bool write);
 	Result<bool> is_device_page(Gpa gpa);
 	Result<bool> access_device(Gpa gpa, u64 len, pgt::Leaf l, bool write, u8 *bounce,
 				   const DeviceAccess &dev);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-// The hook of include/kvmmu/hooks.h whose device-memory half is
-// passthrough's: kvmmu_vm_access() accesses RAM through the kernel's map
-// (mmu/) and device memory through MmioAccess.
+// The hooks of include/kvmmu/hooks.h whose device-memory half is
+// passthrough's: kvmmu_vm_access() and kvmmu_vm_mmio_access() access RAM
+// through the kernel's map (mmu/) and device memory through MmioAccess.
 #include <kvmmu/hooks.h>
 
 #include "../mmu/vm.hpp"
@@ -16,6 +16,15 @@ int kvmmu_vm_access(struct kvmmu_vm *vm, uint64_t gpa, uint64_t len, uint64_t ub
 	if (!vm)
 		return Error(Errno::inval).to_errno();
 	return reinterpret_cast<Vm *>(vm)->access(Gpa(gpa), len, ubuf, write, &MmioAccess::get()).to_errno();
+}
+
+int kvmmu_vm_mmio_access(struct kvmmu_vm *vm, uint64_t gpa, uint32_t len, void *buf, bool write)
+{
+	if (!vm)
+		return Error(Errno::inval).to_errno();
+	return reinterpret_cast<Vm *>(vm)
+		->access_kernel(Gpa(gpa), len, static_cast<u8 *>(buf), write, &MmioAccess::get())
+		.to_errno();
 }
 
 } // extern "C"

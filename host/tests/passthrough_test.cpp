@@ -205,4 +205,36 @@ TEST_F(PassthroughTest, RequestsCrossingIntoDeviceMemoryTouchNothing)
 	EXPECT_EQ(access(kGpa - 64, buf, 64, true), 0);
 }
 
+// The KVM core's hook: one access with a kernel buffer, RAM or device.
+TEST_F(PassthroughTest, MmioAccessHookTakesAKernelBuffer)
+{
+	bar(0);
+	const uint64_t ram_hva = kHva + 64 * kSize;
+	ASSERT_EQ(kvmmu_host_mm_map(mm_, ram_hva, kSize, KVMMU_HOST_MAP_WRITE), 0);
+	kvmmu_memory_region r{1, 0, kGpa - kSize, kSize, ram_hva};
+	ASSERT_EQ(kvmmu_vm_set_memory_region(vm_, &r), 0);
+	uint32_t v = 0xfeedf00d, back = 0;
+	ASSERT_EQ(kvmmu_vm_mmio_access(vm_, kGpa + 0x40, 4, &v, true), 0);
+	ASSERT_EQ(kvmmu_vm_mmio_access(vm_, kGpa + 0x40, 4, &back, false), 0);
+	EXPECT_EQ(back, v);
+	auto l = log();
+	ASSERT_EQ(l.size(), 2u);
+	EXPECT_EQ(l[0].size, 4u);
+	EXPECT_TRUE(l[0].write);
+	// RAM: copied, not logged as MMIO.
+	uint64_t q = 0x0102030405060708ull, qb = 0;
+	ASSERT_EQ(kvmmu_vm_mmio_access(vm_, kGpa - 8, 8, &q, true), 0);
+	ASSERT_EQ(kvmmu_vm_mmio_access(vm_, kGpa - 8, 8, &qb, false), 0);
+	EXPECT_EQ(qb, q);
+	EXPECT_EQ(log().size(), 2u);
+	// Bad arguments, no slot.
+	EXPECT_EQ(kvmmu_vm_mmio_access(vm_, kGpa + 2, 4, &v, false), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_mmio_access(vm_, kGpa, 3, &v, false), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_mmio_access(vm_, kGpa, 16, &v, false), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_mmio_access(vm_, kGpa, 4, nullptr, false), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_mmio_access(nullptr, kGpa, 4, &v, false), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_mmio_access(vm_, kGpa + 8 * kSize, 4, &v, false), -ENOENT);
+	EXPECT_EQ(log().size(), 2u);
+}
+
 } // namespace

@@ -335,6 +335,21 @@ int kvmmu_vm_translate(struct kvmmu_vm *vm, uint64_t gpa, struct kvmmu_leaf_info
 int kvmmu_vm_access(struct kvmmu_vm *vm, uint64_t gpa, uint64_t len, uint64_t ubuf, bool write);
 
 /**
+ * kvmmu_vm_mmio_access() - one guest access with a kernel buffer
+ * @buf: kernel buffer of @len bytes (the value in CPU byte order)
+ * @len: 1, 2, 4 or 8; @gpa aligned to it
+ *
+ * What MMIO emulation in a KVM core needs when a guest access lands on a
+ * BAR mapped through a memslot: as kvmmu_vm_access() for one access, RAM
+ * or device memory (one readX/writeX of @len bytes that reaches the device
+ * once), faulting the page in.
+ * Context: process context, may sleep.
+ * Return: 0, -EINVAL (NULL, size, alignment, 2^kvmmu_vm_gpa_bits()),
+ * -ENOENT, -EPERM, -EOPNOTSUPP, or the errors of kvmmu_vm_fault().
+ */
+int kvmmu_vm_mmio_access(struct kvmmu_vm *vm, uint64_t gpa, uint32_t len, void *buf, bool write);
+
+/**
  * kvmmu_vm_get_dirty_log() - copy out, clear and re-protect a slot's log
  * @ubuf: user buffer of ALIGN(npages, 64) / 8 bytes
  *
