@@ -13,7 +13,27 @@ namespace {
 // these VMAs and would not run their fault handler, so a missing pte is
 // faulted in with fixup_user_fault(). Called with the mmap lock held;
 // -EAGAIN when fixup dropped it (the VMA must be looked up again).
-Result<PfnInfo> remapped_pfn(void *mm, Hva hva, u32 flags)
+// Does the host map the `probe`-byte block around hva (naturally aligned
+// in virtual and physical space) to pfns contiguous with `pfn`, all with
+// the same writability and memory type? Under the mmap lock.
+bool remapped_block(void *mm, Hva hva, u64 pfn, bool writable, unsigned cache, u64 probe)
+{
+	const u64 base = hva.raw() & ~(probe - 1);
+	const u64 first = pfn - ((hva.raw() - base) >> kPageShift);
+	if (pfn < (hva.raw() - base) >> kPageShift || ((first << kPageShift) & (probe - 1)))
+		return false;
+	for (u64 i = 0; i < probe >> kPageShift; i++) {
+		u64 q;
+		bool w;
+		unsigned c;
+		if (kvmmu_plat_follow_pfn(mm, base + (i << kPageShift), &q, &w, &c) || q != first + i ||
+		    w != writable || c != cache)
+			return false; // a hole (not populated yet), another pfn, other attributes
+	}
+	return true;
+}
+
+Result<PfnInfo> remapped_pfn(void *mm, Hva hva, u32 flags, u64 probe)
 {
 	const bool write = flags & kPfnWrite;
 	u64 pfn;
@@ -43,6 +63,8 @@ Result<PfnInfo> remapped_pfn(void *mm, Hva hva, u32 flags)
 	p.writable = writable && (write || (flags & kPfnMapWritable));
 	p.ram = kvmmu_plat_pfn_is_ram(pfn);
 	p.cache = u8(cache);
+	if (probe > kPageSize && remapped_block(mm, hva, pfn, writable, cache, probe))
+		p.contig = probe;
 	return p;
 }
 
@@ -75,7 +97,7 @@ Error gup_error(long r)
 // again under the retaken lock. A plain GUP could not drop the lock: on
 // userfaultfd memory it fails at once (-EFAULT) and the handler never
 // hears of the fault.
-Result<PfnInfo> locked_hva_to_pfn(void *mm, Hva hva, u32 flags, bool &locked)
+Result<PfnInfo> locked_hva_to_pfn(void *mm, Hva hva, u32 flags, u64 probe, bool &locked)
 {
 	const bool write = flags & kPfnWrite;
 	u32 tried = 0;
@@ -90,7 +112,7 @@ Result<PfnInfo> locked_hva_to_pfn(void *mm, Hva hva, u32 flags, bool &locked)
 		if (write && !(vf & KVMMU_VMA_WRITE))
 			return Errno::perm;
 		if (vf & (KVMMU_VMA_IO | KVMMU_VMA_PFNMAP)) {
-			auto r = remapped_pfn(mm, hva, flags);
+			auto r = remapped_pfn(mm, hva, flags, probe);
 			if (!r && r.error() == Errno::again)
 				continue; // the lock was dropped: look again
 			return r;
@@ -138,7 +160,7 @@ Result<PfnInfo> locked_hva_to_pfn(void *mm, Hva hva, u32 flags, bool &locked)
 
 } // namespace
 
-Result<PfnInfo> hva_to_pfn(void *mm, Hva hva, u32 flags)
+Result<PfnInfo> hva_to_pfn(void *mm, Hva hva, u32 flags, u64 probe)
 {
 	if ((flags & ~kPfnFlagsValid) || ((flags & kPfnAtomic) && (flags & kPfnNoWait)) || !mm)
 		return Errno::inval;
@@ -167,7 +189,7 @@ Result<PfnInfo> hva_to_pfn(void *mm, Hva hva, u32 flags)
 
 	kvmmu_plat_mmap_read_lock(mm);
 	bool locked = true;
-	Result<PfnInfo> res = locked_hva_to_pfn(mm, hva, flags, locked);
+	Result<PfnInfo> res = locked_hva_to_pfn(mm, hva, flags, probe, locked);
 	if (locked)
 		kvmmu_plat_mmap_read_unlock(mm);
 	kvmmu_plat_mm_put(mm);

@@ -27,6 +27,11 @@ struct PfnInfo {
 	// says it (uncached MMIO, a write-combining BAR, cacheable RAM); GUP'd
 	// pages are cacheable.
 	u8 cache = 0;
+	// A remapped pfn only, when hva_to_pfn() was asked to probe `block`
+	// bytes: the host maps the whole block-aligned range around hva
+	// (block-aligned physically too) to contiguous pfns with the same
+	// writability and memory type, so one block leaf may map it.
+	u64 contig = 0;
 };
 
 // Errors, each distinct:
@@ -40,7 +45,9 @@ struct PfnInfo {
 // are memslot properties).
 // Context: process context unless kPfnAtomic; `mm` is the address space,
 // kept alive (mm_count) by the caller.
-Result<PfnInfo> hva_to_pfn(void *mm, Hva hva, u32 flags);
+// `probe`: for a remapped pfn, also find whether the `probe`-byte
+// block around hva is mapped contiguously (PfnInfo::contig).
+Result<PfnInfo> hva_to_pfn(void *mm, Hva hva, u32 flags, u64 probe = 0);
 
 // Drops what hva_to_pfn() took. `dirty`: the page was mapped writable and
 // written; `accessed`: the access happened (the stage-2 accessed bit).

@@ -478,9 +478,19 @@ void Vm::give_back(pgt::TableCache &c)
 // mapping and is backed by physically aligned memory.
 unsigned Vm::pick_level(const Memslot &slot, Gpa gpa, Hva hva, const PfnInfo &p, bool logging)
 {
-	if (logging || !p.has_page || !mm_)
+	if (logging || !mm_)
 		return 0;
-	unsigned host_shift = kvmmu_plat_host_mapping_shift(mm_, hva.raw());
+	// Remapped pfns (no page): a block only where hva_to_pfn() found the
+	// host mapping of the whole block contiguous, with the same attributes
+	// throughout (a partly populated BAR, mixed types or a misaligned BAR
+	// give base pages).
+	unsigned host_shift = p.has_page ? kvmmu_plat_host_mapping_shift(mm_, hva.raw()) : 0;
+	if (!p.has_page) {
+		if (!p.referenced && p.contig > kPageSize)
+			host_shift = __builtin_ctzll(p.contig);
+		else
+			return 0;
+	}
 	for (unsigned level = S2Format::levels - 2; level > 0; level--) {
 		if (!S2Format::leaf_ok(level))
 			continue;
@@ -518,7 +528,10 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 	u32 pf = write ? kPfnWrite : 0;
 	if (!slot.readonly() && !logging)
 		pf |= kPfnMapWritable;
-	KVMMU_TRY(p, kvmmu::hva_to_pfn(mm_, hva, pf));
+	// Remapped memory (a BAR) may take a block leaf if the host maps the
+	// whole block contiguously: find out while the mmap lock is held.
+	const u64 probe = (!logging && S2Format::leaf_ok(1)) ? S2Format::size_of(1) : 0;
+	KVMMU_TRY(p, kvmmu::hva_to_pfn(mm_, hva, pf, probe));
 
 	pgt::TableCache cache(Pt::table_alloc_bytes());
 	auto t = topup(cache);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # usage: qemu-run.sh ARCH KERNEL INITRD LOG [TIMEOUT_S]
-# Boots KERNEL with INITRD under TCG (-m 1G, 2 CPUs), console into LOG.
+# Boots KERNEL with INITRD under TCG (-m 1G, 2 CPUs, QEMU's edu and
+# ivshmem-plain devices), console into LOG.
 # The initramfs reboots when done; -no-reboot turns that into an exit. A
 # WARN, oops or panic also ends the run (panic_on_warn, oops=panic, panic=-1).
 set -euo pipefail
@@ -20,7 +21,11 @@ ppc64le)
 	cmd=(qemu-system-ppc64 -machine pseries,x-vof=on,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off
 	     -cpu POWER9 -smp 2 -m 1G -vga none -append "console=hvc0 $append") ;;
 esac
-cmd+=(-nographic -no-reboot -kernel "$kernel" -initrd "$initrd" -device edu)
+# Two real PCI devices for the passthrough tests: edu (MMIO registers) and
+# ivshmem-plain (a RAM-like BAR2 backed by 4 MiB of host memory, naturally
+# aligned, so a 2 MiB-aligned mapping of it can use block leaves).
+cmd+=(-nographic -no-reboot -kernel "$kernel" -initrd "$initrd" -device edu
+      -object memory-backend-ram,id=kvmmu-shm,size=4M -device ivshmem-plain,memdev=kvmmu-shm)
 rc=0
 timeout --foreground -k 10 "$tmo" "${cmd[@]}" </dev/null >"$logf" 2>&1 || rc=$?
 tr -d '\r' <"$logf" >"$logf.tmp" && mv "$logf.tmp" "$logf"

@@ -237,4 +237,87 @@ TEST_F(PassthroughTest, MmioAccessHookTakesAKernelBuffer)
 	EXPECT_EQ(log().size(), 2u);
 }
 
+// Block leaves for device memory: a block-aligned range of a BAR that
+// the host maps to physically contiguous pfns with the same attributes
+// takes one block leaf; anything else takes base pages.
+class PassthroughBlockTest : public PassthroughTest {
+protected:
+	static constexpr uint64_t kHuge = 2 << 20;
+	static constexpr uint64_t kBar = 2 * kHuge;
+
+	// A contiguous BAR (HUGE: 2M-aligned physically contiguous chunks).
+	void bar2m(uint64_t gpa, unsigned extra = 0)
+	{
+		ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, kBar,
+					    KVMMU_HOST_MAP_WRITE | KVMMU_HOST_MAP_PFNMAP | KVMMU_HOST_MAP_HUGE | extra),
+			  0);
+		kvmmu_memory_region r{0, 0, gpa, kBar, kHva};
+		ASSERT_EQ(kvmmu_vm_set_memory_region(vm_, &r), 0);
+	}
+
+	kvmmu_leaf_info faulted(uint64_t gpa)
+	{
+		kvmmu_fault_info fi{};
+		EXPECT_EQ(kvmmu_vm_fault(vm_, gpa, KVMMU_FAULT_WRITE, &fi), 0);
+		return leaf(gpa);
+	}
+};
+
+TEST_F(PassthroughBlockTest, ContiguousAlignedBarTakesBlockLeaves)
+{
+	bar2m(kGpa);
+	kvmmu_leaf_info l = faulted(kGpa + kHuge + 5 * kPage);
+	EXPECT_EQ(l.size, kHuge);
+	EXPECT_EQ(l.level, 1u);
+	EXPECT_EQ(l.memtype, unsigned(KVMMU_LEAF_MT_DEVICE));
+	EXPECT_EQ(l.prot, KVMMU_LEAF_PROT_READ | KVMMU_LEAF_PROT_WRITE);
+	EXPECT_EQ(l.pfn, kvmmu_host_mm_pfn(mm_, kHva + kHuge + 5 * kPage));
+	// Accesses through the block reach the right device address.
+	uint32_t v = 0x600dcafe;
+	ASSERT_EQ(access(kGpa + kHuge + 7 * kPage + 0x10, &v, 4, true), 0);
+	auto lg = log();
+	ASSERT_EQ(lg.size(), 1u);
+	EXPECT_EQ(lg[0].pa, kvmmu_host_mm_pfn(mm_, kHva + kHuge + 7 * kPage) * kPage + 0x10);
+	// Any invalidation inside the block takes the whole leaf.
+	ASSERT_EQ(kvmmu_vm_invalidate_range_start(vm_, kHva + kHuge + 9 * kPage, kHva + kHuge + 10 * kPage, true), 0);
+	ASSERT_EQ(kvmmu_vm_invalidate_range_end(vm_, kHva + kHuge + 9 * kPage, kHva + kHuge + 10 * kPage), 0);
+	EXPECT_FALSE(leaf(kGpa + kHuge).mapped);
+	EXPECT_FALSE(leaf(kGpa + kHuge + 5 * kPage).mapped);
+}
+
+TEST_F(PassthroughBlockTest, MisalignedGpaTakesBasePages)
+{
+	bar2m(kGpa + kPage);
+	kvmmu_leaf_info l = faulted(kGpa + kHuge + 5 * kPage);
+	EXPECT_EQ(l.size, kPage);
+}
+
+TEST_F(PassthroughBlockTest, ADifferentPageInsideTakesBasePages)
+{
+	bar2m(kGpa);
+	kvmmu_host_mm_replace_page(mm_, kHva + kHuge + 100 * kPage); // not contiguous any more
+	EXPECT_EQ(faulted(kGpa + kHuge + 5 * kPage).size, kPage);
+	EXPECT_EQ(faulted(kGpa + 5 * kPage).size, kHuge); // the other block is whole
+}
+
+TEST_F(PassthroughBlockTest, MixedWritabilityTakesBasePages)
+{
+	bar2m(kGpa);
+	// (The fake's protect() also makes the VMA read-only: read faults.)
+	kvmmu_host_mm_protect(mm_, kHva + kHuge + 3 * kPage, kPage, false);
+	kvmmu_fault_info fi{};
+	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa + kHuge + 5 * kPage, 0, &fi), 0);
+	EXPECT_EQ(leaf(kGpa + kHuge + 5 * kPage).size, kPage);
+	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa + 5 * kPage, 0, &fi), 0);
+	EXPECT_EQ(leaf(kGpa + 5 * kPage).size, kHuge); // all writable there
+}
+
+TEST_F(PassthroughBlockTest, NonContiguousBarTakesBasePages)
+{
+	bar(0); // separately allocated fake pages
+	kvmmu_fault_info fi{};
+	ASSERT_EQ(kvmmu_vm_fault(vm_, kGpa, KVMMU_FAULT_WRITE, &fi), 0);
+	EXPECT_EQ(leaf(kGpa).size, kPage);
+}
+
 } // namespace
