@@ -305,6 +305,7 @@ uint64_t kvmmu_kt_now_ns(void)
 #define KVMMU_KT_PFNMAP_WC 1u
 #define KVMMU_KT_PFNMAP_WB 2u
 void *kvmmu_kt_pfnmap_map(unsigned int mode);
+void *kvmmu_kt_pfnmap_map_order(unsigned int mode, unsigned int order);
 uint64_t kvmmu_kt_pfnmap_addr(const void *m);
 uint64_t kvmmu_kt_pfnmap_pfn(const void *m);
 int kvmmu_kt_pfnmap_page_count(const void *m);
@@ -317,6 +318,7 @@ struct kvmmu_kt_pfnmap {
 	struct page *page;
 	unsigned long addr;
 	unsigned int mode;
+	unsigned int order;	/* 2^order contiguous pages, mapped at an aligned address */
 	bool mapped;
 };
 
@@ -324,13 +326,13 @@ static int kt_pfnmap_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct kvmmu_kt_pfnmap *m = file->private_data;
 
-	if (!(vma->vm_flags & VM_SHARED) || vma->vm_pgoff || vma_pages(vma) != 1)
+	if (!(vma->vm_flags & VM_SHARED) || vma->vm_pgoff || vma_pages(vma) != (1ul << m->order))
 		return -EINVAL;
 	if (m->mode == KVMMU_KT_PFNMAP_UC)
 		vma->vm_page_prot = pgprot_noncached(vma->vm_page_prot);
 	else if (m->mode == KVMMU_KT_PFNMAP_WC)
 		vma->vm_page_prot = pgprot_writecombine(vma->vm_page_prot);
-	return remap_pfn_range(vma, vma->vm_start, page_to_pfn(m->page), PAGE_SIZE,
+	return remap_pfn_range(vma, vma->vm_start, page_to_pfn(m->page), PAGE_SIZE << m->order,
 			       vma->vm_page_prot);
 }
 
@@ -339,22 +341,35 @@ static const struct file_operations kt_pfnmap_fops = {
 	.mmap = kt_pfnmap_mmap,
 };
 
-void *kvmmu_kt_pfnmap_map(unsigned int mode)
+/*
+ * 2^order zeroed contiguous pages (naturally aligned physically), mapped
+ * with remap_pfn_range() at a user address aligned to their size: a
+ * reservation twice that size is made and dropped, then the aligned part
+ * is mapped MAP_FIXED.
+ */
+void *kvmmu_kt_pfnmap_map_order(unsigned int mode, unsigned int order)
 {
 	struct kvmmu_kt_pfnmap *m = kzalloc(sizeof(*m), GFP_KERNEL);
+	const unsigned long size = PAGE_SIZE << order;
+	unsigned long a, r;
 	struct file *file;
-	unsigned long a;
 
 	if (!m)
 		return NULL;
 	m->mode = mode;
-	m->page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	m->order = order;
+	m->page = alloc_pages(GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN, order);
 	if (!m->page)
 		goto out_free;
 	file = anon_inode_getfile("kvmmu_kt_pfnmap", &kt_pfnmap_fops, m, O_RDWR);
 	if (IS_ERR(file))
 		goto out_page;
-	a = vm_mmap(file, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	r = vm_mmap(NULL, 0, 2 * size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	a = IS_ERR_VALUE(r) ? r : ALIGN(r, size);
+	if (!IS_ERR_VALUE(r)) {
+		vm_munmap(r, 2 * size);
+		a = vm_mmap(file, a, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, 0);
+	}
 	fput(file);
 	if (IS_ERR_VALUE(a))
 		goto out_page;
@@ -362,10 +377,15 @@ void *kvmmu_kt_pfnmap_map(unsigned int mode)
 	m->mapped = true;
 	return m;
 out_page:
-	__free_page(m->page);
+	__free_pages(m->page, order);
 out_free:
 	kfree(m);
 	return NULL;
+}
+
+void *kvmmu_kt_pfnmap_map(unsigned int mode)
+{
+	return kvmmu_kt_pfnmap_map_order(mode, 0);
 }
 
 uint64_t kvmmu_kt_pfnmap_addr(const void *m)
@@ -395,7 +415,7 @@ int kvmmu_kt_pfnmap_unmap(void *h)
 	if (!m->mapped)
 		return 0;
 	m->mapped = false;
-	return vm_munmap(m->addr, PAGE_SIZE);
+	return vm_munmap(m->addr, PAGE_SIZE << m->order);
 }
 
 void kvmmu_kt_pfnmap_free(void *h)
@@ -405,7 +425,7 @@ void kvmmu_kt_pfnmap_free(void *h)
 	if (!m)
 		return;
 	kvmmu_kt_pfnmap_unmap(m);
-	__free_page(m->page);
+	__free_pages(m->page, m->order);
 	kfree(m);
 }
 

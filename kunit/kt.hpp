@@ -35,6 +35,7 @@ uint64_t kvmmu_kt_now_ns(void);
  */
 constexpr unsigned KVMMU_KT_PFNMAP_UC = 0, KVMMU_KT_PFNMAP_WC = 1, KVMMU_KT_PFNMAP_WB = 2;
 void *kvmmu_kt_pfnmap_map(unsigned int mode);
+void *kvmmu_kt_pfnmap_map_order(unsigned int mode, unsigned int order);
 uint64_t kvmmu_kt_pfnmap_addr(const void *m);
 uint64_t kvmmu_kt_pfnmap_pfn(const void *m);
 int kvmmu_kt_pfnmap_page_count(const void *m);

@@ -245,6 +245,60 @@ void access_case(void *kt, unsigned mode)
 	KT_EXPECT_EQ(in_page, w);
 }
 
+// A block of device-typed memory: 2 MiB (the first block size of these
+// formats) of physically contiguous pages, remapped uncached at a 2 MiB-
+// aligned address, takes one block leaf when the slot keeps the alignment;
+// a slot over the same mapping one page off takes base pages.
+void block_case(void *kt)
+{
+	if (!kvmmu_kt_have_user_mm(kt))
+		return;
+	constexpr u64 kBlock = u64(2) << 20;
+	const unsigned order = __builtin_ctzll(kBlock) - kPageShift;
+	void *map = kvmmu_kt_pfnmap_map_order(KVMMU_KT_PFNMAP_UC, order);
+	KT_EXPECT(map != nullptr);
+	if (!map)
+		return;
+	const u64 hva = kvmmu_kt_pfnmap_addr(map);
+	KT_EXPECT_EQ(hva & (kBlock - 1), u64(0));
+	kvmmu_vm *vm = nullptr;
+	KT_EXPECT_EQ(kvmmu_vm_create(0, &vm), 0);
+	void *notifier = vm ? kvmmu_kt_notifier_attach(vm) : nullptr;
+	KT_EXPECT(notifier != nullptr);
+	if (vm && notifier) {
+		const u64 skew = kPtGpa + (u64(64) << 20) + kPageSize;
+		kvmmu_memory_region r{0, 0, kPtGpa, kBlock, hva};
+		kvmmu_memory_region r2{1, 0, skew, kBlock, hva};
+		KT_EXPECT_EQ(kvmmu_vm_set_memory_region(vm, &r), 0);
+		KT_EXPECT_EQ(kvmmu_vm_set_memory_region(vm, &r2), 0);
+		kvmmu_fault_info fi{};
+		KT_EXPECT_EQ(kvmmu_vm_fault(vm, kPtGpa + 5 * kPageSize, 0, &fi), 0);
+		kvmmu_leaf_info l{};
+		KT_EXPECT_EQ(kvmmu_vm_translate(vm, kPtGpa + 5 * kPageSize, &l), 0);
+		KT_EXPECT(l.mapped);
+		KT_EXPECT_EQ(l.size, kBlock);
+		KT_EXPECT_EQ(l.level, 1u);
+		KT_EXPECT_EQ(l.memtype, kvmmu_kt_pfnmap_memtype(KVMMU_KT_PFNMAP_UC));
+		KT_EXPECT_EQ(l.pfn, kvmmu_kt_pfnmap_pfn(map) + 5);
+		KT_EXPECT(!(l.prot & KVMMU_LEAF_PROT_EXEC));
+		KT_EXPECT_EQ(kvmmu_vm_fault(vm, skew + 5 * kPageSize, 0, &fi), 0);
+		KT_EXPECT_EQ(kvmmu_vm_translate(vm, skew + 5 * kPageSize, &l), 0);
+		KT_EXPECT(l.mapped);
+		KT_EXPECT_EQ(l.size, kPageSize);
+		// The VMM unmaps it: both slots' leaves go.
+		KT_EXPECT_EQ(kvmmu_kt_pfnmap_unmap(map), 0);
+		KT_EXPECT_EQ(kvmmu_vm_translate(vm, kPtGpa + 5 * kPageSize, &l), 0);
+		KT_EXPECT(!l.mapped);
+		KT_EXPECT_EQ(kvmmu_vm_translate(vm, skew + 5 * kPageSize, &l), 0);
+		KT_EXPECT(!l.mapped);
+	}
+	if (notifier)
+		kvmmu_kt_notifier_detach(notifier);
+	if (vm)
+		kvmmu_vm_destroy(vm);
+	kvmmu_kt_pfnmap_free(map);
+}
+
 } // namespace
 
 KT_TEST(passthrough_memtype, uncached_is_device)
@@ -275,4 +329,9 @@ KT_TEST(passthrough_memtype, uncached_access)
 KT_TEST(passthrough_memtype, write_combining_access)
 {
 	access_case(kt, KVMMU_KT_PFNMAP_WC);
+}
+
+KT_TEST(passthrough_memtype, contiguous_block_leaf)
+{
+	block_case(kt);
 }

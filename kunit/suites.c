@@ -130,7 +130,8 @@ KT_SUITE_MM(pfncache_race, PFNCACHE_RACE);
 	CXX(passthrough_memtype, cached_is_normal_wb)		\
 	CXX(passthrough_memtype, cached_access)			\
 	CXX(passthrough_memtype, uncached_access)		\
-	CXX(passthrough_memtype, write_combining_access)
+	CXX(passthrough_memtype, write_combining_access)	\
+	CXX(passthrough_memtype, contiguous_block_leaf)
 KT_SUITE_MM(passthrough_memtype, PASSTHROUGH_MEMTYPE);
 
 kunit_test_suites(&kt_suite_runtime_result, &kt_suite_runtime_alloc,
