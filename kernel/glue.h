@@ -27,18 +27,7 @@ void kvmmu_debugfs_vm_init(struct dentry *dir, struct kvmmu_vm *vm);
  */
 int kvmmu_vm_set_legacy_retry(struct kvmmu_vm *vm, bool legacy);
 
-/*
- * The pfn-cache ioctls (pfncache/hooks.cpp): caches by per-VM id, with the
- * checks and errors of include/uapi/linux/kvmmu.h (the glue checks only
- * padding and reserved fields). @flags are the uapi's.
- */
-struct kvmmu_gpc_counts;
-int kvmmu_vm_gpc_create(struct kvmmu_vm *vm, u64 addr, u64 len, u32 flags, u32 *id, u64 *cookie);
-/* Undoes the create that gave @cookie, if @id still holds that cache. */
-int kvmmu_vm_gpc_abandon(struct kvmmu_vm *vm, u32 id, u64 cookie);
-int kvmmu_vm_gpc_refresh(struct kvmmu_vm *vm, u32 id, u32 flags);
-int kvmmu_vm_gpc_access(struct kvmmu_vm *vm, u32 id, u64 offset, u64 len, u64 ubuf, bool write);
-int kvmmu_vm_gpc_destroy(struct kvmmu_vm *vm, u32 id);
-int kvmmu_vm_gpc_counts(struct kvmmu_vm *vm, u32 id, struct kvmmu_gpc_counts *out);
+/* The pfn-cache ioctls: pfncache/front.h. */
+#include "../pfncache/front.h"
 
 #endif

@@ -473,6 +473,15 @@ void Vm::give_back(pgt::TableCache &c)
 	// What does not fit is freed by c's destructor.
 }
 
+// Can a block of `size` bytes around gpa map it: the same offsets in guest
+// and host space, and the whole block inside the slot?
+bool Vm::block_fits(const Memslot &slot, Gpa gpa, Hva hva, u64 size)
+{
+	const u64 gbase = gpa.raw() & ~(size - 1);
+	return (gpa.raw() - gbase) == (hva.raw() & (size - 1)) && to_gfn(Gpa(gbase)) >= slot.base_gfn() &&
+	       to_gfn(Gpa(gbase + size)) <= slot.end_gfn();
+}
+
 // The largest leaf level whose block lies inside the slot, maps the same
 // offsets in guest and host space, is no larger than the host's own
 // mapping and is backed by physically aligned memory.
@@ -495,14 +504,9 @@ unsigned Vm::pick_level(const Memslot &slot, Gpa gpa, Hva hva, const PfnInfo &p,
 		if (!S2Format::leaf_ok(level))
 			continue;
 		const u64 size = S2Format::size_of(level);
-		if (S2Format::shift_of(level) > host_shift)
+		if (S2Format::shift_of(level) > host_shift || !block_fits(slot, gpa, hva, size))
 			continue;
-		u64 gbase = gpa.raw() & ~(size - 1);
-		if ((gpa.raw() - gbase) != (hva.raw() & (size - 1)))
-			continue;
-		if (to_gfn(Gpa(gbase)) < slot.base_gfn() ||
-		    to_gfn(Gpa(gbase + size)) > slot.end_gfn())
-			continue;
+		const u64 gbase = gpa.raw() & ~(size - 1);
 		u64 pa = (p.pfn.raw() << kPageShift) - (gpa.raw() - gbase);
 		if (pa & (size - 1))
 			continue;
@@ -529,8 +533,12 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 	if (!slot.readonly() && !logging)
 		pf |= kPfnMapWritable;
 	// Remapped memory (a BAR) may take a block leaf if the host maps the
-	// whole block contiguously: find out while the mmap lock is held.
-	const u64 probe = (!logging && S2Format::leaf_ok(1)) ? S2Format::size_of(1) : 0;
+	// whole block contiguously: find out while the mmap lock is held, and
+	// only where the slot would let a block map it (the probe reads every
+	// pte of the block: not for each base page of a misaligned slot).
+	const u64 probe = (!logging && S2Format::leaf_ok(1) && block_fits(slot, gpa, hva, S2Format::size_of(1)))
+				  ? S2Format::size_of(1)
+				  : 0;
 	KVMMU_TRY(p, kvmmu::hva_to_pfn(mm_, hva, pf, probe));
 
 	pgt::TableCache cache(Pt::table_alloc_bytes());

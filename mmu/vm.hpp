@@ -194,6 +194,7 @@ private:
 				   const DeviceAccess &dev);
 	Result<FaultResult> fault_slot(Gpa gpa, u32 access, bool &again);
 	Result<FaultResult> fault_once(const Memslot &slot, Gpa gpa, u32 access, bool &again);
+	static bool block_fits(const Memslot &slot, Gpa gpa, Hva hva, u64 size);
 	unsigned pick_level(const Memslot &slot, Gpa gpa, Hva hva, const PfnInfo &p, bool logging);
 	template <class Fn> void in_pieces(u64 start, u64 end, bool may_yield, Fn &&fn);
 	void zap_hva(const MemslotSet &set, Hva start, Hva end, bool may_yield);

@@ -40,56 +40,35 @@ void MmioAccess::unmap(void *va, pgt::MemType mt) const
 		kvmmu_plat_iounmap(va);
 }
 
+namespace {
+template <class T, T (*Read)(const void *), void (*Write)(T, void *)>
+void one_access(void *va, bool write, u8 *buf)
+{
+	T v;
+	if (write) {
+		__builtin_memcpy(&v, buf, sizeof(v));
+		Write(v, va);
+	} else {
+		v = Read(va);
+		__builtin_memcpy(buf, &v, sizeof(v));
+	}
+}
+} // namespace
+
 // One access of exactly `size` bytes: a device register sees each guest
 // access once, with its width (a 4-byte register read as two halves, or a
 // read repeated, can have side effects twice).
 void MmioAccess::access(void *va, unsigned size, bool write, u8 *buf) const
 {
 	switch (size) {
-	case 1: {
-		u8 v;
-		if (write) {
-			__builtin_memcpy(&v, buf, 1);
-			kvmmu_plat_writeb(v, va);
-		} else {
-			v = kvmmu_plat_readb(va);
-			__builtin_memcpy(buf, &v, 1);
-		}
-		break;
-	}
-	case 2: {
-		u16 v;
-		if (write) {
-			__builtin_memcpy(&v, buf, 2);
-			kvmmu_plat_writew(v, va);
-		} else {
-			v = kvmmu_plat_readw(va);
-			__builtin_memcpy(buf, &v, 2);
-		}
-		break;
-	}
-	case 4: {
-		u32 v;
-		if (write) {
-			__builtin_memcpy(&v, buf, 4);
-			kvmmu_plat_writel(v, va);
-		} else {
-			v = kvmmu_plat_readl(va);
-			__builtin_memcpy(buf, &v, 4);
-		}
-		break;
-	}
-	case 8: {
-		u64 v;
-		if (write) {
-			__builtin_memcpy(&v, buf, 8);
-			kvmmu_plat_writeq(v, va);
-		} else {
-			v = kvmmu_plat_readq(va);
-			__builtin_memcpy(buf, &v, 8);
-		}
-		break;
-	}
+	case 1:
+		return one_access<u8, kvmmu_plat_readb, kvmmu_plat_writeb>(va, write, buf);
+	case 2:
+		return one_access<u16, kvmmu_plat_readw, kvmmu_plat_writew>(va, write, buf);
+	case 4:
+		return one_access<u32, kvmmu_plat_readl, kvmmu_plat_writel>(va, write, buf);
+	case 8:
+		return one_access<u64, kvmmu_plat_readq, kvmmu_plat_writeq>(va, write, buf);
 	default:
 		kvmmu_plat_bug(__FILE__, __LINE__, "MMIO access of a size the caller refuses");
 	}

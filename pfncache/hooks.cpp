@@ -6,6 +6,7 @@
 #include <kvmmu/hooks.h>
 #include <kvmmu/platform.h>
 
+#include "front.h"
 #include "pfncache.hpp"
 
 using namespace kvmmu;
@@ -23,7 +24,11 @@ constexpr u32 kUapiBaseline = 1u << 1;
 constexpr u32 kUapiCreateValid = kUapiByHva | kUapiBaseline;
 constexpr u32 kUapiRefreshForce = 1u << 0;
 
-PfnCacheStats to_counts(const PfnCache &c) { return c.stats(); }
+kvmmu_gpc_counts counts_of(const PfnCache &c)
+{
+	const PfnCacheStats s = c.stats();
+	return kvmmu_gpc_counts{s.refreshes, s.retries, s.waits, s.invalidations};
+}
 } // namespace
 
 // KVMMU_TRY for the extern-C side: returns the error as -errno.
@@ -103,21 +108,11 @@ int kvmmu_gpc_get_counts(struct kvmmu_gpc *gpc, struct kvmmu_gpc_counts *out)
 {
 	if (!gpc || !out)
 		return gpc_einval();
-	PfnCacheStats s = to_counts(*to_gpc(gpc));
-	*out = kvmmu_gpc_counts{s.refreshes, s.retries, s.waits, s.invalidations};
+	*out = counts_of(*to_gpc(gpc));
 	return 0;
 }
 
-// --- the /dev/kvmmu front end (kernel/glue.h) --------------------------------
-
-int kvmmu_vm_gpc_create(struct kvmmu_vm *vm, uint64_t addr, uint64_t len, uint32_t flags, uint32_t *id,
-			uint64_t *cookie);
-int kvmmu_vm_gpc_abandon(struct kvmmu_vm *vm, uint32_t id, uint64_t cookie);
-int kvmmu_vm_gpc_refresh(struct kvmmu_vm *vm, uint32_t id, uint32_t flags);
-int kvmmu_vm_gpc_access(struct kvmmu_vm *vm, uint32_t id, uint64_t offset, uint64_t len, uint64_t ubuf,
-			bool write);
-int kvmmu_vm_gpc_destroy(struct kvmmu_vm *vm, uint32_t id);
-int kvmmu_vm_gpc_counts(struct kvmmu_vm *vm, uint32_t id, struct kvmmu_gpc_counts *out);
+// --- the /dev/kvmmu front end (front.h) --------------------------------------
 
 int kvmmu_vm_gpc_create(struct kvmmu_vm *vm, uint64_t addr, uint64_t len, uint32_t flags, uint32_t *id,
 			uint64_t *cookie)
@@ -234,8 +229,7 @@ int kvmmu_vm_gpc_counts(struct kvmmu_vm *vm, uint32_t id, struct kvmmu_gpc_count
 	if (!hub)
 		return Error(Errno::noent).to_errno();
 	KVMMU_TRY_ERRNO(c, hub->get(id));
-	PfnCacheStats s = c->stats();
-	*out = kvmmu_gpc_counts{s.refreshes, s.retries, s.waits, s.invalidations};
+	*out = counts_of(*c);
 	hub->put(c);
 	return 0;
 }

@@ -20,21 +20,9 @@
 
 #include <kvmmu/hooks.h>
 
+#include "../../pfncache/front.h"
 #include "../../pfncache/pfncache.hpp"
 #include "host_test.hpp"
-
-// The /dev/kvmmu front end (pfncache/hooks.cpp; kernel/glue.h declares
-// them for the kernel side).
-extern "C" {
-int kvmmu_vm_gpc_create(struct kvmmu_vm *vm, uint64_t addr, uint64_t len, uint32_t flags, uint32_t *id,
-			uint64_t *cookie);
-int kvmmu_vm_gpc_abandon(struct kvmmu_vm *vm, uint32_t id, uint64_t cookie);
-int kvmmu_vm_gpc_refresh(struct kvmmu_vm *vm, uint32_t id, uint32_t flags);
-int kvmmu_vm_gpc_access(struct kvmmu_vm *vm, uint32_t id, uint64_t offset, uint64_t len, uint64_t ubuf,
-			bool write);
-int kvmmu_vm_gpc_destroy(struct kvmmu_vm *vm, uint32_t id);
-int kvmmu_vm_gpc_counts(struct kvmmu_vm *vm, uint32_t id, struct kvmmu_gpc_counts *out);
-}
 
 namespace {
 
