@@ -299,6 +299,42 @@ void block_case(void *kt)
 	kvmmu_kt_pfnmap_free(map);
 }
 
+// kvmmu_vm_mmio_access(), the KVM core's hook (a kernel buffer): the
+// cacheable RAM page takes one access of each size; uncached or WC RAM is
+// refused; bad sizes, alignment and NULL are -EINVAL; nothing is touched
+// by a refused access.
+void mmio_hook_case(void *kt, unsigned mode)
+{
+	if (!kvmmu_kt_have_user_mm(kt))
+		return;
+	PfnmapVm p(kt, mode);
+	if (!p.ok())
+		return;
+	const bool cached = kvmmu_kt_pfnmap_memtype(mode) == KVMMU_LEAF_MT_NORMAL_WB;
+	u8 before[kPtWindow], after[kPtWindow];
+	p.window(before);
+	u32 v = 0xc0ffee11u, back = 0;
+	KT_EXPECT_EQ(kvmmu_vm_mmio_access(p.vm, kPtGpa + 2, 4, &v, true), kPtInval);
+	KT_EXPECT_EQ(kvmmu_vm_mmio_access(p.vm, kPtGpa, 3, &v, true), kPtInval);
+	KT_EXPECT_EQ(kvmmu_vm_mmio_access(p.vm, kPtGpa, 4, nullptr, false), kPtInval);
+	KT_EXPECT_EQ(kvmmu_vm_mmio_access(nullptr, kPtGpa, 4, &v, false), kPtInval);
+	p.window(after);
+	KT_EXPECT(window_eq(before, after));
+	if (!cached) {
+		KT_EXPECT_EQ(kvmmu_vm_mmio_access(p.vm, kPtGpa + 8, 4, &v, true), kPtOpnotsupp);
+		p.window(after);
+		KT_EXPECT(window_eq(before, after));
+		return;
+	}
+	KT_EXPECT_EQ(kvmmu_vm_mmio_access(p.vm, kPtGpa + 8, 4, &v, true), 0);
+	u32 in_page = 0;
+	kvmmu_kt_pfnmap_read(p.map, 8, &in_page, sizeof(in_page));
+	KT_EXPECT_EQ(in_page, v);
+	KT_EXPECT_EQ(kvmmu_vm_mmio_access(p.vm, kPtGpa + 8, 4, &back, false), 0);
+	KT_EXPECT_EQ(back, v);
+	KT_EXPECT_EQ(kvmmu_kt_pfnmap_page_count(p.map), p.count);
+}
+
 } // namespace
 
 KT_TEST(passthrough_memtype, uncached_is_device)
@@ -334,4 +370,14 @@ KT_TEST(passthrough_memtype, write_combining_access)
 KT_TEST(passthrough_memtype, contiguous_block_leaf)
 {
 	block_case(kt);
+}
+
+KT_TEST(passthrough_memtype, mmio_hook_cached)
+{
+	mmio_hook_case(kt, KVMMU_KT_PFNMAP_WB);
+}
+
+KT_TEST(passthrough_memtype, mmio_hook_uncached)
+{
+	mmio_hook_case(kt, KVMMU_KT_PFNMAP_UC);
 }

@@ -131,7 +131,9 @@ KT_SUITE_MM(pfncache_race, PFNCACHE_RACE);
 	CXX(passthrough_memtype, cached_access)			\
 	CXX(passthrough_memtype, uncached_access)		\
 	CXX(passthrough_memtype, write_combining_access)	\
-	CXX(passthrough_memtype, contiguous_block_leaf)
+	CXX(passthrough_memtype, contiguous_block_leaf)	\
+	CXX(passthrough_memtype, mmio_hook_cached)		\
+	CXX(passthrough_memtype, mmio_hook_uncached)
 KT_SUITE_MM(passthrough_memtype, PASSTHROUGH_MEMTYPE);
 
 kunit_test_suites(&kt_suite_runtime_result, &kt_suite_runtime_alloc,
