@@ -15,7 +15,7 @@
 //   make_leaf(pa, level, a)   leaf at `level` mapping pa with attributes a
 //   oa(e, level)              output address of a leaf or next table
 //   attrs(e)                  decoded attributes of a leaf
-//   young(e), mkold(e), dirty(e), wrprotect(e)
+//   young(e), mkold(e), mkyoung(e), dirty(e), wrprotect(e)
 //   mkdirty(e)                marks a leaf dirty (split and collapse carry
 //                             the dirty state over to the new leaves)
 //   locked()                  the invalid, recognisable value an entry holds
@@ -147,6 +147,7 @@ struct Ept : Geometry<Levels, 12, 9> {
 	}
 	static bool young(u64 e) { return e & A; }
 	static u64 mkold(u64 e) { return e & ~A; }
+	static u64 mkyoung(u64 e) { return e | A; }
 	static bool dirty(u64 e) { return e & D; }
 	static u64 mkdirty(u64 e) { return e | D; }
 	static u64 wrprotect(u64 e) { return e & ~W; }
@@ -222,6 +223,7 @@ struct ArmS2 : Geometry<Levels, GranuleShift, GranuleShift - 3, RootBits> {
 	}
 	static bool young(u64 e) { return e & AF; }
 	static u64 mkold(u64 e) { return e & ~AF; }
+	static u64 mkyoung(u64 e) { return e | AF; }
 	// Without hardware dirty-bit management a writable leaf counts as dirty.
 	static bool dirty(u64 e) { return e & S2AP_W; }
 	// Dirty is writable, which the leaf's attributes already carry.
@@ -315,6 +317,7 @@ struct PpcRadix {
 	}
 	static bool young(u64 e) { return e & R; }
 	static u64 mkold(u64 e) { return e & ~R; }
+	static u64 mkyoung(u64 e) { return e | R; }
 	static bool dirty(u64 e) { return e & C; }
 	static u64 mkdirty(u64 e) { return e | C; }
 	static u64 wrprotect(u64 e) { return e & ~(EAA_W | C); }

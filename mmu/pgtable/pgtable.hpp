@@ -27,8 +27,9 @@
 // chunks counted in their pages, so the MmOps must count and free those
 // (CachedMmOps does). map() rejects output addresses the format cannot
 // encode (-EINVAL).
-// Emptied tables are freed, after the operation's single batched TLB
-// invalidation, by unmap(). Table entries are counted, not scanned.
+// Emptied tables are freed by unmap(), after the operation's TLB
+// invalidations (one per run of adjacent changed ranges: exactly what
+// changed; one for a contiguous range). Table entries are counted, not scanned.
 //
 // Replacing a valid entry goes through break_before_make(): for formats
 // that require it (arm64) and whenever the mapping size changes (split,
@@ -177,6 +178,7 @@ private:
 	bool break_entry(Ctx &c);
 	void make_entry(Ctx &c, u64 e);
 	void note_flush(Op &op, u64 ia, u64 size);
+	bool noted(const Op &op, u64 ia, u64 size) const;
 	void finish(Op &op);
 	Result<void> check_range(u64 ia, u64 size) const;
 

@@ -24,7 +24,11 @@ struct PageTable<F>::Op {
 
 	u64 start, end;
 	u64 done;		// [start, done) is complete
-	u64 flush_lo = ~u64(0), flush_hi = 0;
+	// Ranges whose entries changed, not yet invalidated: runs of adjacent
+	// ranges, in walk order; beyond kRuns the last run grows over the gap.
+	static constexpr unsigned kRuns = 8;
+	u64 run_lo[kRuns], run_hi[kRuns];
+	unsigned nruns = 0;
 	void *deferred[kDeferred];
 	unsigned deferred_level[kDeferred];
 	unsigned ndeferred = 0;
@@ -197,7 +201,7 @@ Result<void> PageTable<F>::walk_table(Op &op, void *table, unsigned level, u64 b
 	return {};
 }
 
-// One operation over [ia, ia + size): the walk, then its single TLB
+// One operation over [ia, ia + size): the walk, then its (last) TLB
 // invalidation and the freeing of what it unlinked; *done gets the
 // completed prefix.
 template <class F>
@@ -214,23 +218,46 @@ Result<void> PageTable<F>::run(u64 ia, u64 size, V &v, u64 *done, TableCache *ca
 	return r;
 }
 
+// Entries changed by the operation are invalidated at its end as runs of
+// adjacent ranges, so the TLB is told what changed and not the gaps
+// between (up to Op::kRuns runs; a walk over a contiguous range makes
+// one). All of them after the last change: a table the operation unlinks
+// may have been walked until then.
 template <class F>
 void PageTable<F>::note_flush(Op &op, u64 ia, u64 size)
 {
-	op.flush_lo = min(op.flush_lo, ia);
-	op.flush_hi = max(op.flush_hi, ia + size);
+	const u64 end = ia + size;
+	if (op.nruns) {
+		unsigned l = op.nruns - 1;
+		if ((ia <= op.run_hi[l] && end >= op.run_lo[l]) || op.nruns == Op::kRuns) {
+			op.run_lo[l] = min(op.run_lo[l], ia);
+			op.run_hi[l] = max(op.run_hi[l], end);
+			return;
+		}
+	}
+	op.run_lo[op.nruns] = ia;
+	op.run_hi[op.nruns++] = end;
 }
 
-// The operation's one TLB invalidation, then the tables it unlinked.
+// Does a noted range meet [ia, ia + size)?
+template <class F>
+bool PageTable<F>::noted(const Op &op, u64 ia, u64 size) const
+{
+	for (unsigned i = 0; i < op.nruns; i++)
+		if (op.run_lo[i] < ia + size && op.run_hi[i] > ia)
+			return true;
+	return false;
+}
+
+// The operation's TLB invalidations, then the tables it unlinked.
 template <class F>
 void PageTable<F>::finish(Op &op)
 {
-	if (op.flush_lo < op.flush_hi) {
-		ops_.flush_tlb_range(op.flush_lo, op.flush_hi - op.flush_lo);
+	for (unsigned i = 0; i < op.nruns; i++) {
+		ops_.flush_tlb_range(op.run_lo[i], op.run_hi[i] - op.run_lo[i]);
 		tlb_flushes_.fetch_add(1, Order::relaxed);
 	}
-	op.flush_lo = ~u64(0);
-	op.flush_hi = 0;
+	op.nruns = 0;
 	for (unsigned i = 0; i < op.ndeferred; i++)
 		drop_table(op.deferred[i], op.deferred_level[i]);
 	op.ndeferred = 0;
@@ -429,8 +456,14 @@ Result<typename PageTable<F>::Step> PageTable<F>::visit_map(Op &op, Ctx &c, u64 
 		if (same_oa && mode == MapMode::add_rights && F::dirty(c.old) && (attrs.prot & kWrite))
 			e = F::mkdirty(e);
 		if (F::valid(c.old)) {
-			// Same translation: keep A/D, nothing to do.
+			// Same translation: keep A/D, nothing to do, except that
+			// a fault (add_rights) on an old leaf (one whose accessed
+			// flag aging cleared: an access-flag fault where the
+			// hardware does not set it) makes it young; no break needed.
 			if (same_oa && F::attrs(c.old) == attrs) {
+				if (mode == MapMode::add_rights && !F::young(c.old) &&
+				    !publish(c, F::mkyoung(c.old)))
+					return Step::retry;
 				op.done = c.ia + c.size;
 				return Step::next;
 			}
@@ -643,7 +676,11 @@ void PageTable<F>::post_unmap(Op &op, Ctx &c)
 	detail::store_raw(c.ptep, F::store(0));
 	ops_.sync_table(c.ptep, sizeof(u64));
 	ops_.put_table(c.table);
-	note_flush(op, c.ia, c.size);
+	// A walk-cache entry for this table is dropped by an invalidation of
+	// any address it translated: one of the leaves this operation removed
+	// under it, else (it was empty already) its first page.
+	if (!noted(op, c.ia, c.size))
+		note_flush(op, c.ia, F::size_of(0));
 	free_table(op, child, c.level - 1);
 }
 
