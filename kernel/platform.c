@@ -221,7 +221,11 @@ void kvmmu_plat_srcu_read_unlock(void *ssp, int idx)
 
 void kvmmu_plat_synchronize_srcu(void *ssp)
 {
-	synchronize_srcu(ssp);
+	/*
+	 * Expedited, as KVM's memslot updates: a VMM may change thousands of
+	 * slots (set_memory_region_test adds 32767), each waiting for this.
+	 */
+	synchronize_srcu_expedited(ssp);
 }
 
 bool kvmmu_plat_user_range_ok(uint64_t hva, uint64_t size)

@@ -21,12 +21,8 @@ void Memslot::mark_dirty(Gfn g) const
 
 MemslotSet::~MemslotSet()
 {
-	for (u32 i = 0; i < index_nnodes_; i++)
-		kfree(index_nodes_[i]);
-	kvmmu_plat_kvfree(index_nodes_);
-	kvmmu_plat_kvfree(by_gfn_);
-	kvmmu_plat_kvfree(by_hva_);
-	kvmmu_plat_kvfree(hva_max_end_);
+	free_index(index_.load(Order::acquire));
+	kvmmu_plat_kvfree(arrays_);
 }
 
 // Arrays of up to 32767 entries: kvmalloc, so no high-order allocation is
@@ -43,16 +39,20 @@ MemslotSet *MemslotSet::alloc(u32 n, u32 nhva)
 		return nullptr;
 	s->n_ = n;
 	s->nhva_ = nhva;
-	if (n)
-		s->by_gfn_ = static_cast<Memslot **>(slot_array(sizeof(Memslot *) * n));
-	if (nhva) {
-		s->by_hva_ = static_cast<Memslot **>(slot_array(sizeof(Memslot *) * nhva));
-		s->hva_max_end_ = static_cast<u64 *>(slot_array(sizeof(u64) * nhva));
-	}
-	if ((n && !s->by_gfn_) || (nhva && (!s->by_hva_ || !s->hva_max_end_))) {
+	if (!n && !nhva)
+		return s;
+	// One allocation for the three arrays: a set of thousands of slots is
+	// made for every update, and each allocation of that size is a vmalloc.
+	static_assert(sizeof(Memslot *) == sizeof(u64), "the arrays share one allocation");
+	s->arrays_ = slot_array(sizeof(u64) * (u64(n) + 2 * u64(nhva)));
+	if (!s->arrays_) {
 		destroy(s);
 		return nullptr;
 	}
+	auto *a = static_cast<u64 *>(s->arrays_);
+	s->by_gfn_ = n ? reinterpret_cast<Memslot **>(a) : nullptr;
+	s->by_hva_ = nhva ? reinterpret_cast<Memslot **>(a + n) : nullptr;
+	s->hva_max_end_ = nhva ? a + n + nhva : nullptr;
 	return s;
 }
 
@@ -76,12 +76,15 @@ const Memslot *MemslotSet::find_in(u32 lo, u32 hi, Gfn g) const
 
 const Memslot *MemslotSet::find_gfn(Gfn g) const
 {
+	const Index *ix = index_.load(Order::acquire);
+	if (!ix)
+		return find_in(0, n_, g);
 	const u64 gfn = g.raw();
-	unsigned level = index_level_;
+	unsigned level = ix->level;
 	const unsigned top = kIndexBits * (level + 1);
-	if (!index_root_ || (top < 64 && (gfn >> top)))
+	if (top < 64 && (gfn >> top))
 		return nullptr;
-	const u64 *node = index_root_;
+	const u64 *node = ix->root;
 	for (;;) {
 		u64 e = node[(gfn >> (kIndexBits * level)) & (kNodeEntries - 1)];
 		switch (e & kEntryType) {
@@ -99,22 +102,43 @@ const Memslot *MemslotSet::find_gfn(Gfn g) const
 	}
 }
 
-u64 *MemslotSet::new_node()
+void MemslotSet::free_index(Index *ix)
 {
-	if (index_nnodes_ == index_budget_)
+	if (!ix)
+		return;
+	for (u32 i = 0; i < ix->nnodes; i++)
+		kfree(ix->nodes[i]);
+	kvmmu_plat_kvfree(ix->nodes);
+	destroy(ix);
+}
+
+void MemslotSet::index() const
+{
+	KVMMU_MIGHT_SLEEP();
+	if (index_.load(Order::acquire))
+		return;
+	Index *ix = make_index();
+	Index *none = nullptr;
+	if (ix && !index_.compare_exchange(none, ix, Order::acq_rel))
+		free_index(ix); // another lookup indexed it meanwhile
+}
+
+u64 *MemslotSet::new_node(Index &ix)
+{
+	if (ix.nnodes == ix.budget)
 		return nullptr;
 	// kmalloc of a power-of-two size is aligned to it: the low bits of a
 	// node's address are free for the entry type.
 	auto *n = static_cast<u64 *>(kmalloc(kNodeEntries * sizeof(u64), kNodeEntries * sizeof(u64),
 					    gfp::kernel | gfp::account | gfp::zero));
 	if (n)
-		index_nodes_[index_nnodes_++] = n;
+		ix.nodes[ix.nnodes++] = n;
 	return n;
 }
 
 // The entry at `level` covering [base, base + 512^level) gfns, which slots
 // by_gfn_[lo, hi) overlap. Returns ~0 when out of memory.
-u64 MemslotSet::index_entry(unsigned level, u64 base, u32 lo, u32 hi)
+u64 MemslotSet::index_entry(Index &ix, unsigned level, u64 base, u32 lo, u32 hi) const
 {
 	const u64 span = u64(1) << (kIndexBits * level);
 	if (lo == hi)
@@ -122,12 +146,11 @@ u64 MemslotSet::index_entry(unsigned level, u64 base, u32 lo, u32 hi)
 	const Memslot *first = by_gfn_[lo];
 	if (hi - lo == 1 && first->base_gfn().raw() <= base && first->end_gfn().raw() - base >= span)
 		return (u64(lo) << 2) | kEntrySlot;
-	if (hi - lo <= kIndexRun || level == 0 || index_nnodes_ == index_budget_)
+	if (hi - lo <= kIndexRun || level == 0 || ix.nnodes == ix.budget)
 		return (u64(hi) << 34) | (u64(lo) << 4) | kEntryRun;
-	u64 *node = new_node();
+	u64 *node = new_node(ix);
 	if (!node)
-		return index_nnodes_ == index_budget_ ? ((u64(hi) << 34) | (u64(lo) << 4) | kEntryRun)
-						      : ~u64(0);
+		return ix.nnodes == ix.budget ? ((u64(hi) << 34) | (u64(lo) << 4) | kEntryRun) : ~u64(0);
 	const u64 child = span >> kIndexBits;
 	u32 j = lo;
 	for (u32 i = 0; i < kNodeEntries; i++) {
@@ -137,7 +160,7 @@ u64 MemslotSet::index_entry(unsigned level, u64 base, u32 lo, u32 hi)
 		u32 k = j;
 		while (k < hi && by_gfn_[k]->base_gfn().raw() < ee)
 			k++;
-		u64 e = index_entry(level - 1, eb, j, k);
+		u64 e = index_entry(ix, level - 1, eb, j, k);
 		if (e == ~u64(0))
 			return e;
 		node[i] = e;
@@ -145,23 +168,30 @@ u64 MemslotSet::index_entry(unsigned level, u64 base, u32 lo, u32 hi)
 	return reinterpret_cast<uintptr_t>(node) | kEntryNode;
 }
 
-bool MemslotSet::build_index()
+MemslotSet::Index *MemslotSet::make_index() const
 {
+	Index *ix = make<Index>(gfp::kernel | gfp::account);
+	if (!ix)
+		return nullptr;
 	// Nodes are made only where more than kIndexRun slots share an entry:
 	// about one per 512 slots laid out regularly. The budget bounds odd
 	// layouts; past it, entries fall back to searching their run.
-	index_budget_ = 8 + n_ / 2;
-	index_nodes_ = static_cast<u64 **>(slot_array(sizeof(u64 *) * index_budget_));
-	if (!index_nodes_)
-		return false;
+	ix->budget = 8 + n_ / 2;
+	ix->nodes = static_cast<u64 **>(slot_array(sizeof(u64 *) * ix->budget));
+	if (!ix->nodes) {
+		free_index(ix);
+		return nullptr;
+	}
 	const u64 max_end = n_ ? by_gfn_[n_ - 1]->end_gfn().raw() : 1;
 	unsigned level = 0;
 	while (kIndexBits * (level + 1) < 64 && (u64(1) << (kIndexBits * (level + 1))) < max_end)
 		level++;
-	index_level_ = level;
-	index_root_ = new_node();
-	if (!index_root_)
-		return false;
+	ix->level = level;
+	ix->root = new_node(*ix);
+	if (!ix->root) {
+		free_index(ix);
+		return nullptr;
+	}
 	const u64 span = u64(1) << (kIndexBits * level);
 	u32 j = 0;
 	for (u32 i = 0; i < kNodeEntries; i++) {
@@ -174,12 +204,14 @@ bool MemslotSet::build_index()
 		u32 k = j;
 		while (k < n_ && (ee < eb || by_gfn_[k]->base_gfn().raw() < ee))
 			k++;
-		u64 e = index_entry(level, eb, j, k);
-		if (e == ~u64(0))
-			return false;
-		index_root_[i] = e;
+		u64 e = index_entry(*ix, level, eb, j, k);
+		if (e == ~u64(0)) {
+			free_index(ix);
+			return nullptr;
+		}
+		ix->root[i] = e;
 	}
-	return true;
+	return ix;
 }
 
 const Memslot *MemslotSet::find_id(u32 id) const
@@ -196,10 +228,6 @@ Result<void> Memslots::init()
 {
 	KVMMU_TRY_VOID(KVMMU_SRCU_INIT(srcu_));
 	MemslotSet *empty = MemslotSet::alloc(0, 0);
-	if (empty && !empty->build_index()) {
-		destroy(empty);
-		empty = nullptr;
-	}
 	if (!empty) {
 		srcu_.cleanup();
 		return Errno::nomem;
@@ -217,6 +245,8 @@ Memslots::~Memslots()
 	for (u32 i = 0; i < s->n_; i++)
 		destroy(s->by_gfn_[i]);
 	destroy(s);
+	for (Memslot **chunk : by_id_)
+		kfree(chunk);
 	srcu_.cleanup();
 }
 
@@ -224,25 +254,59 @@ namespace {
 
 bool aligned(u64 v) { return page_aligned(v); }
 
-// dst = src without `skip`, with `add` inserted in order: O(n), so that an
-// update costs a copy of the set and no sort.
-template <class Less>
-void copy_sorted(Memslot **dst, Memslot *const *src, u32 n, const Memslot *skip, Memslot *add,
-		 Less less)
+// Block copies that may be empty (memcpy/memmove of nothing from a null
+// array is still undefined).
+template <class T> void copy_n(T *dst, const T *src, u32 n)
 {
-	u32 j = 0;
-	bool placed = !add;
-	for (u32 i = 0; i < n; i++) {
-		if (src[i] == skip)
-			continue;
-		if (!placed && less(add, src[i])) {
-			dst[j++] = add;
-			placed = true;
-		}
-		dst[j++] = src[i];
+	if (n)
+		__builtin_memmove(dst, src, sizeof(T) * n);
+}
+
+// First index in a[0, n) whose element is not before x (lower) or is
+// after x (upper, !lower).
+template <class Less>
+u32 bound(Memslot *const *a, u32 n, const Memslot *x, Less less, bool lower)
+{
+	u32 lo = 0, hi = n;
+	while (lo < hi) {
+		u32 mid = (lo + hi) / 2;
+		if (lower ? less(a[mid], x) : !less(x, a[mid]))
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	if (!placed)
-		dst[j] = add;
+	return lo;
+}
+
+// dst = src without `skip`, with `add` inserted after the elements not
+// after it: two binary searches and block copies (an update of a set of
+// thousands of slots is a copy, not a walk over its slots). Returns the
+// first index at which dst differs from src.
+template <class Less>
+u32 copy_sorted(Memslot **dst, Memslot *const *src, u32 n, const Memslot *skip, Memslot *add,
+		Less less)
+{
+	u32 first = n, m = n;
+	if (skip) {
+		u32 ks = bound(src, n, skip, less, true);
+		while (ks < n && src[ks] != skip) // among the equal keys (hva order)
+			ks++;
+		if (ks < n) {
+			copy_n(dst, src, ks);
+			copy_n(dst + ks, src + ks + 1, n - ks - 1);
+			first = ks;
+			m = n - 1;
+		}
+	}
+	if (m == n)
+		copy_n(dst, src, n);
+	if (add) {
+		u32 ka = bound(dst, m, add, less, false);
+		copy_n(dst + ka + 1, dst + ka, m - ka);
+		dst[ka] = add;
+		first = min(first, ka);
+	}
+	return first;
 }
 
 } // namespace
@@ -268,7 +332,7 @@ Result<void> Memslots::update(const MemslotDesc &d, MemslotListener *listener)
 
 	MutexGuard g(update_lock_);
 	MemslotSet *old = current_.load(Order::acquire);
-	const Memslot *prev = old->find_id(d.id);
+	const Memslot *prev = by_id_[d.id / kIdChunk] ? id_entry(d.id) : nullptr;
 	Memslot *created = nullptr;
 
 	if (!d.size) {
@@ -286,10 +350,25 @@ Result<void> Memslots::update(const MemslotDesc &d, MemslotListener *listener)
 	if (d.size) {
 		Gfn base = to_gfn(Gpa(d.gpa));
 		Gfn end = base + (d.size >> kPageShift);
-		for (u32 i = 0; i < old->n_; i++) {
-			const Memslot *s = old->by_gfn_[i];
-			if (s != prev && s->base_gfn() < end && base < s->end_gfn())
+		// The slots overlapping [base, end): from the first that ends
+		// above base, while they start below end (disjoint, sorted).
+		u32 lo = 0, hi = old->n_;
+		while (lo < hi) {
+			u32 mid = (lo + hi) / 2;
+			if (old->by_gfn_[mid]->end_gfn() <= base)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (u32 i = lo; i < old->n_ && old->by_gfn_[i]->base_gfn() < end; i++)
+			if (old->by_gfn_[i] != prev)
 				return Errno::exist;
+		if (!by_id_[d.id / kIdChunk]) {
+			by_id_[d.id / kIdChunk] = static_cast<Memslot **>(
+				kmalloc(sizeof(Memslot *) * kIdChunk, alignof(Memslot *),
+					gfp::kernel | gfp::account | gfp::zero));
+			if (!by_id_[d.id / kIdChunk])
+				return Errno::nomem;
 		}
 		created = make<Memslot>(gfp::kernel | gfp::account, d);
 		if (!created)
@@ -336,6 +415,7 @@ Result<void> Memslots::update(const MemslotDesc &d, MemslotListener *listener)
 			listener->retiring(prev);
 	}
 	current_.store(next, Order::release);
+	id_entry(d.id) = created;
 	srcu_.synchronize(); // no reader sees `old` (or `mid`) any more
 	// Bits the old slot's log took until now go to its successor.
 	if (prev && created && prev->dirty_ && created->dirty_) {
@@ -362,16 +442,23 @@ MemslotSet *Memslots::make_set(const MemslotSet *old, const Memslot *skip, Memsl
 		return nullptr;
 	copy_sorted(next->by_gfn_, old->by_gfn_, old->n_, skip, add,
 		    [](const Memslot *x, const Memslot *y) { return x->base_gfn() < y->base_gfn(); });
-	copy_sorted(next->by_hva_, old->by_hva_, old->nhva_, keep_hva ? nullptr : skip, add,
-		    [](const Memslot *x, const Memslot *y) { return x->hva() < y->hva(); });
-	u64 m = 0;
-	for (u32 i = 0; i < nhva; i++) {
+	const u32 same = copy_sorted(next->by_hva_, old->by_hva_, old->nhva_, keep_hva ? nullptr : skip, add,
+				     [](const Memslot *x, const Memslot *y) { return x->hva() < y->hva(); });
+	// The running maximum is the old one up to the first change.
+	copy_n(next->hva_max_end_, old->hva_max_end_, min(same, nhva));
+	u64 m = same ? next->hva_max_end_[same - 1] : 0;
+	for (u32 i = same; i < nhva; i++) {
 		m = max(m, next->by_hva_[i]->hva_end().raw());
 		next->hva_max_end_[i] = m;
 	}
-	if (!next->build_index()) {
-		destroy(next);
-		return nullptr;
+	// Small sets are indexed now; large ones by their first fault.
+	if (n <= MemslotSet::kEagerIndex) {
+		MemslotSet::Index *ix = next->make_index();
+		if (!ix) {
+			destroy(next);
+			return nullptr;
+		}
+		next->index_.store(ix, Order::release);
 	}
 	return next;
 }

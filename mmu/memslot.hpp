@@ -77,8 +77,14 @@ public:
 	u32 count() const { return n_; }
 	const Memslot *at(u32 i) const { return by_gfn_[i]; }
 
-	// O(1) in the number of slots: a radix index over gfns (below).
+	// O(1) in the number of slots once the set is indexed (a radix index
+	// over gfns, below), O(log n) before. Never allocates: any context.
 	const Memslot *find_gfn(Gfn g) const;
+	// Builds the index if the set has none yet. Sets of up to kEagerIndex
+	// slots are indexed when made; larger ones by the first lookup that
+	// may sleep (a fault), so that a VMM creating thousands of slots in a
+	// row does not pay an O(n) index per slot. Process context.
+	void index() const;
 	const Memslot *find_id(u32 id) const;
 	// Calls fn(slot) for every slot whose gfn range overlaps [start, end).
 	template <class Fn> void for_each_gfn_overlap(Gfn start, Gfn end, Fn &&fn) const;
@@ -92,10 +98,12 @@ private:
 	MemslotSet() = default;
 	~MemslotSet();
 	static MemslotSet *alloc(u32 n, u32 nhva);
-	// Builds the gfn index over by_gfn_; false: out of memory.
-	bool build_index();
-	u64 index_entry(unsigned level, u64 base, u32 lo, u32 hi);
-	u64 *new_node();
+	struct Index;
+	// The gfn index over by_gfn_; nullptr: out of memory.
+	Index *make_index() const;
+	u64 index_entry(Index &ix, unsigned level, u64 base, u32 lo, u32 hi) const;
+	static u64 *new_node(Index &ix);
+	static void free_index(Index *ix);
 	const Memslot *find_in(u32 lo, u32 hi, Gfn g) const;
 
 	// The gfn index: a radix tree with 512 entries a node, like a page
@@ -106,10 +114,15 @@ private:
 	// highest gfn in use sets, whatever the number of slots.
 	static constexpr unsigned kIndexBits = 9;
 	static constexpr u32 kIndexRun = 2;
-	u64 *index_root_ = nullptr;
-	unsigned index_level_ = 0;	// level of the root node's entries
-	u64 **index_nodes_ = nullptr;	// every node, root first, for freeing
-	u32 index_nnodes_ = 0, index_budget_ = 0;
+	static constexpr u32 kEagerIndex = 512;
+	struct Index {
+		u64 *root = nullptr;
+		unsigned level = 0;	// level of the root node's entries
+		u64 **nodes = nullptr;	// every node, root first, for freeing
+		u32 nnodes = 0, budget = 0;
+	};
+	// Published once, by the updater or a reader (compare-and-exchange).
+	mutable Atomic<Index *> index_;
 
 	u64 generation_ = 0;
 	u32 n_ = 0;			// slots faults see (by_gfn_)
@@ -117,6 +130,7 @@ private:
 	Memslot **by_gfn_ = nullptr;	// sorted by base gfn (ranges disjoint)
 	Memslot **by_hva_ = nullptr;	// sorted by host start
 	u64 *hva_max_end_ = nullptr;	// max host end of by_hva_[0..i]
+	void *arrays_ = nullptr;	// the allocation the three arrays share
 };
 
 // Told of every committed update, once the new set is visible and no reader
@@ -175,6 +189,11 @@ private:
 	mutable Srcu srcu_;
 	Atomic<MemslotSet *> current_;
 	bool initialised_ = false;
+	// The current set's slots by id, for updates only (update_lock_):
+	// chunks of kIdChunk, made when an id in them is first used.
+	static constexpr u32 kIdChunk = 256;
+	Memslot **by_id_[(kMaxMemslots + kIdChunk - 1) / kIdChunk] = {};
+	Memslot *&id_entry(u32 id) { return by_id_[id / kIdChunk][id % kIdChunk]; }
 };
 
 template <class Fn>

@@ -96,6 +96,7 @@ int kvmmu_plat_srcu_init(void *ssp, const char *name, void *key);
 void kvmmu_plat_srcu_cleanup(void *ssp);
 int kvmmu_plat_srcu_read_lock(void *ssp);
 void kvmmu_plat_srcu_read_unlock(void *ssp, int idx);
+/* Expedited (memslot updates are VMM ioctls; KVM's are expedited too). */
 void kvmmu_plat_synchronize_srcu(void *ssp);
 
 /* Is [hva, hva + size) a valid range of user addresses (access_ok)? */
