@@ -17,6 +17,13 @@ static int kvmmu_stats_show(struct seq_file *m, void *unused)
 	if (r)
 		return r;
 	seq_printf(m, "vms_created %llu\nvms_live %llu\n", s.vms_created, s.vms_live);
+	/* VMs of a KVM core (docs/kvm.md); totals of those destroyed. */
+	seq_printf(m, "core_vms_created %llu\ncore_vms_live %llu\ncore_faults %llu\n"
+		   "core_dirty_faults %llu\ncore_invalidations %llu\ncore_pages_unmapped %llu\n"
+		   "core_tlb_flushes %llu\ncore_cache_maintenance %llu\n",
+		   s.core_vms_created, s.core_vms_live, s.core_faults, s.core_dirty_faults,
+		   s.core_invalidations, s.core_pages_unmapped, s.core_tlb_flushes,
+		   s.core_cache_maintenance);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(kvmmu_stats);

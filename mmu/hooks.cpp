@@ -91,6 +91,37 @@ int kvmmu_vm_get_counters(struct kvmmu_vm *vm, struct kvmmu_vm_counters *out)
 	return 0;
 }
 
+int kvmmu_vm_attach_core(struct kvmmu_vm *vm, const struct kvmmu_core_config *cfg)
+{
+	if (!vm || !cfg)
+		return Error(Errno::inval).to_errno();
+	return to_vm(vm)->attach_core(*cfg).to_errno();
+}
+
+int kvmmu_vm_stage2_geometry(struct kvmmu_vm *vm, struct kvmmu_stage2_geometry *out)
+{
+	if (!vm || !out)
+		return Error(Errno::inval).to_errno();
+	auto r = to_vm(vm)->geometry();
+	if (r)
+		*out = r.value();
+	return r.to_errno();
+}
+
+int kvmmu_vm_unmap(struct kvmmu_vm *vm, uint64_t gpa, uint64_t size)
+{
+	if (!vm)
+		return Error(Errno::inval).to_errno();
+	return to_vm(vm)->unmap(Gpa(gpa), size).to_errno();
+}
+
+int kvmmu_vm_write_protect(struct kvmmu_vm *vm, uint64_t gpa, uint64_t size, bool blockable)
+{
+	if (!vm)
+		return Error(Errno::inval).to_errno();
+	return to_vm(vm)->write_protect(Gpa(gpa), size, blockable).to_errno();
+}
+
 int kvmmu_vm_gpa_bits(struct kvmmu_vm *vm)
 {
 	if (!vm)

@@ -11,6 +11,12 @@ namespace {
 // Constant-initialised (constexpr constructors): no global constructor.
 Atomic<u64> g_vms_created;
 Atomic<u64> g_vms_live;
+// VMs a core attached to; the rest summed at their destruction.
+Atomic<u64> g_core_vms_created;
+Atomic<u64> g_core_vms_live;
+struct CoreTotals {
+	Atomic<u64> faults, dirty_faults, invalidations, pages_unmapped, tlb_flushes, cache_maintenance;
+} g_core;
 
 bool valid_range(Hva start, Hva end) { return start < end; }
 
@@ -78,6 +84,15 @@ Vm::~Vm()
 		l->detach();
 	}
 	destroy(pt_);
+	if (ops_.core) {
+		g_core.faults.fetch_add(counters_.faults.load());
+		g_core.dirty_faults.fetch_add(counters_.dirty_faults.load());
+		g_core.invalidations.fetch_add(counters_.invalidate_range_start.load());
+		g_core.pages_unmapped.fetch_add(counters_.pages_unmapped.load());
+		g_core.tlb_flushes.fetch_add(ops_.flushes.load());
+		g_core.cache_maintenance.fetch_add(ops_.dcache_ops.load());
+		g_core_vms_live.fetch_sub(1);
+	}
 	if (mm_)
 		kvmmu_plat_mm_drop(mm_);
 	g_vms_live.fetch_sub(1);
@@ -109,6 +124,109 @@ Result<Vm *> Vm::create(u32 flags)
 		return r.error();
 	}
 	return vm;
+}
+
+// ---------------------------------------------------------------------------
+// A KVM core's hardware walks the table
+// ---------------------------------------------------------------------------
+
+namespace {
+template <class F> void set_format_fwb(bool on)
+{
+	if constexpr (F::has_fwb)
+		F::set_fwb(on);
+}
+} // namespace
+
+Result<void> Vm::attach_core(const kvmmu_core_config &cfg)
+{
+	if (cfg.flags & ~KVMMU_CORE_FLAGS_VALID)
+		return Errno::inval;
+	const kvmmu_core_ops *o = cfg.ops;
+	if (!o || !o->tlb_flush_range || !o->tlb_flush_all || !o->dcache_clean_poc || !o->icache_inval_pou)
+		return Errno::inval;
+	if ((cfg.flags & KVMMU_CORE_FWB) && !S2Format::has_fwb)
+		return Errno::inval;
+	if (!cfg.ipa_bits || cfg.ipa_bits > 64)
+		return Errno::inval;
+	// The root is at a fixed level: the walk must start there, which the
+	// architecture allows only for IPA sizes the root level resolves.
+	if (cfg.ipa_bits < S2Format::min_walk_ia_bits || cfg.ipa_bits > S2Format::ia_bits)
+		return Errno::opnotsupp;
+	KVMMU_MIGHT_SLEEP();
+	MutexGuard m(listener_lock_);
+	if (ops_.core || slots_.generation())
+		return Errno::busy;
+	set_format_fwb<S2Format>(cfg.flags & KVMMU_CORE_FWB);
+	WriteGuard g(mmu_lock_);
+	ops_.core_ctx = cfg.ctx;
+	ops_.core_flags = cfg.flags;
+	ops_.core = o;
+	gpa_bits_ = cfg.ipa_bits;
+	g_core_vms_created.fetch_add(1);
+	g_core_vms_live.fetch_add(1);
+	return {};
+}
+
+Result<kvmmu_stage2_geometry> Vm::geometry() const
+{
+	if (!ops_.core)
+		return Errno::inval;
+	kvmmu_stage2_geometry g{};
+	g.root_pa = pt_->root_pa();
+	g.page_shift = S2Format::page_shift;
+	g.levels = S2Format::levels;
+	g.start_level = S2Format::arch_start_level;
+	g.ipa_bits = gpa_bits_;
+	g.concatenated = 1;
+	return g;
+}
+
+void Vm::S2Ops::maintain(Pfn pfn, u64 size, bool exec)
+{
+	const bool clean = !(core_flags & KVMMU_CORE_FWB);
+	const bool inval = exec && !(core_flags & KVMMU_CORE_DIC);
+	if (!core || (!clean && !inval))
+		return;
+	for (u64 off = 0; off < size; off += kPageSize) {
+		const u64 pf = pfn.raw() + (off >> kPageShift);
+		// RAM outside the linear map (mem=, mapped from /dev/mem) has
+		// no kernel address to clean by: docs/kvm.md.
+		if (!kvmmu_plat_pfn_kmappable(pf))
+			continue;
+		void *va = kvmmu_plat_kmap_pfn(pf);
+		if (clean)
+			core->dcache_clean_poc(core_ctx, va, kPageSize);
+		if (inval)
+			core->icache_inval_pou(core_ctx, va, kPageSize);
+		kvmmu_plat_kunmap(va);
+	}
+	dcache_ops.fetch_add(1, Order::relaxed);
+}
+
+Result<void> Vm::unmap(Gpa gpa, u64 size)
+{
+	if (!size || !page_aligned(gpa.raw()) || !page_aligned(size) || !gpa_range_ok(gpa.raw(), size))
+		return Errno::inval;
+	KVMMU_MIGHT_SLEEP();
+	WriteGuard g(mmu_lock_);
+	zap_gpa(gpa.raw(), gpa.raw() + size, true);
+	return {};
+}
+
+Result<void> Vm::write_protect(Gpa gpa, u64 size, bool may_yield)
+{
+	if (!size || !page_aligned(gpa.raw()) || !page_aligned(size) || !gpa_range_ok(gpa.raw(), size))
+		return Errno::inval;
+	if (may_yield)
+		KVMMU_MIGHT_SLEEP();
+	WriteGuard g(mmu_lock_);
+	HostPageSink dirty; // write access ends: hand over what was written
+	in_pieces(gpa.raw(), gpa.raw() + size, may_yield, [&](u64 a, u64 b) {
+		auto r = pt_->wrprotect(a, b - a, &dirty);
+		(void)r; // the range was checked above
+	});
+	return {};
 }
 
 // ---------------------------------------------------------------------------
@@ -521,7 +639,8 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 	const bool write = access & kAccessWrite;
 	const Gfn gfn = to_gfn(gpa);
 	gpa = to_gpa(gfn); // the page: leaves map whole pages
-	const bool logging = slot.logging_dirty();
+	// The slot logs, or the core logs this slot's pages (KVMMU_FAULT_LOG).
+	const bool logging = slot.logging_dirty() || (access & kAccessLog);
 	if (write && slot.readonly())
 		return Errno::perm;
 	if (!mm_)
@@ -555,7 +674,11 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 	pgt::Attrs a;
 	a.prot = pgt::kRead | (p.writable ? pgt::kWrite : 0);
 	a.mt = leaf_memtype(p);
-	if (p.ram && a.mt == pgt::MemType::normal_wb)
+	// RAM is executable; with a core whose I-cache needs maintenance, only
+	// from an exec fault on (after the invalidation, as KVM does: most
+	// guest pages are never executed).
+	const bool lazy_exec = ops_.core && !(ops_.core_flags & KVMMU_CORE_DIC);
+	if (p.ram && a.mt == pgt::MemType::normal_wb && (!lazy_exec || (access & kAccessExec)))
 		a.prot |= pgt::kExec;
 	// Only a page GUP referenced may later be marked through its struct
 	// page (seed 004): the leaf remembers which kind it maps.
@@ -565,6 +688,17 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 		release_pfn(p, false, false);
 		give_back(cache);
 		return Errno::perm;
+	}
+
+	// Cache maintenance for a core's CPUs, before the leaf is published
+	// (never after: the guest could see stale memory meanwhile): for the
+	// largest leaf this fault may map, outside the lock. If the page is
+	// mapped already this was not needed; if a smaller leaf is mapped in
+	// the end it covered more than needed; both are harmless.
+	if (ops_.core && p.ram && a.mt == pgt::MemType::normal_wb) {
+		const u64 bsize = S2Format::size_of(pick_level(slot, gpa, hva, p, logging));
+		const u64 first = p.pfn.raw() - ((gpa.raw() & (bsize - 1)) >> kPageShift);
+		ops_.maintain(Pfn(first), bsize, a.prot & pgt::kExec);
 	}
 
 	FaultResult fr;
@@ -593,7 +727,7 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 			// leaf of the same page that is there by then: a fault
 			// never takes rights (or a dirty bit) away.
 			pgt::Leaf cur = pt_->get_leaf(gpa.raw());
-			if (cur.mapped && cur.oa == (p.pfn.raw() << kPageShift) &&
+			if (cur.mapped && cur.young && cur.oa == (p.pfn.raw() << kPageShift) &&
 			    (cur.attrs.prot & need) == need && cur.attrs.mt == a.mt)
 				mapped = Result<void>();
 			else
@@ -612,7 +746,8 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 				leaf_writable = now.attrs.prot & pgt::kWrite;
 				fr.writable = leaf_writable;
 				if (logging && write) {
-					slot.mark_dirty(gfn);
+					if (slot.logging_dirty())
+						slot.mark_dirty(gfn); // else the core logs it
 					counters_.dirty_faults.fetch_add(1, Order::relaxed);
 				}
 			} else if (mapped.error() == Errno::again) {
@@ -638,6 +773,7 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 Result<FaultResult> Vm::fault_slot(Gpa gpa, u32 access, bool &again)
 {
 	Memslots::ReadSection rs(slots_);
+	rs.set().index(); // a large set is indexed by its first fault
 	const Memslot *s = rs.set().find_gfn(to_gfn(gpa));
 	if (!s)
 		return Errno::noent;
@@ -986,6 +1122,14 @@ kvmmu_module_stats Vm::module_stats()
 	kvmmu_module_stats s{};
 	s.vms_created = g_vms_created.load();
 	s.vms_live = g_vms_live.load();
+	s.core_vms_created = g_core_vms_created.load();
+	s.core_vms_live = g_core_vms_live.load();
+	s.core_faults = g_core.faults.load();
+	s.core_dirty_faults = g_core.dirty_faults.load();
+	s.core_invalidations = g_core.invalidations.load();
+	s.core_pages_unmapped = g_core.pages_unmapped.load();
+	s.core_tlb_flushes = g_core.tlb_flushes.load();
+	s.core_cache_maintenance = g_core.cache_maintenance.load();
 	return s;
 }
 

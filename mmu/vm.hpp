@@ -30,7 +30,10 @@ namespace kvmmu {
 // Access kinds of a fault (KVMMU_FAULT_* in hooks.h).
 constexpr u32 kAccessWrite = 1u << 0;
 constexpr u32 kAccessExec = 1u << 1;
-constexpr u32 kAccessValid = kAccessWrite | kAccessExec;
+// The core logs the slot's dirty pages: base pages, writable only on a
+// write fault (KVMMU_FAULT_LOG).
+constexpr u32 kAccessLog = 1u << 2;
+constexpr u32 kAccessValid = kAccessWrite | kAccessExec | kAccessLog;
 
 struct FaultResult {
 	unsigned level = 0;	// stage-2 leaf level installed (0: base page)
@@ -60,8 +63,8 @@ public:
 	// Guest physical addresses the VM's stage-2 format translates:
 	// [0, 2^gpa_bits()), the VM's IPA size (KVMMU_GET_VM_INFO). A property
 	// of each VM (today every VM of a build has its architecture's format).
-	unsigned gpa_bits() const { return S2Format::ia_bits; }
-	u64 gpa_limit() const { return Pt::kIaLimit; }
+	unsigned gpa_bits() const { return gpa_bits_; }
+	u64 gpa_limit() const { return gpa_bits_ >= 64 ? ~u64(0) : u64(1) << gpa_bits_; }
 	// The one check of a guest range [gpa, gpa + size) against that limit,
 	// made by set_memory_region, pre_fault, translate (size 1) and access:
 	// every byte must lie below gpa_limit(), else EINVAL.
@@ -69,6 +72,20 @@ public:
 	{
 		return gpa < gpa_limit() && size <= gpa_limit() - gpa;
 	}
+
+	// --- A KVM core whose CPUs walk the table (hooks.h, kvmmu_core_*) ---
+
+	// Binds the core's TLB and cache maintenance and its IPA size; once,
+	// before the first memslot. -EOPNOTSUPP: the format cannot be walked
+	// with that IPA size; -EBUSY: bound already or slots exist.
+	Result<void> attach_core(const kvmmu_core_config &cfg);
+	// Where the hardware walk starts (after attach_core()).
+	Result<kvmmu_stage2_geometry> geometry() const;
+	// Unmaps [gpa, gpa + size) (page-aligned; process context).
+	Result<void> unmap(Gpa gpa, u64 size);
+	// Write-protects [gpa, gpa + size); never sleeps unless may_yield.
+	Result<void> write_protect(Gpa gpa, u64 size, bool may_yield);
+	u64 cache_maintenance() const { return ops_.dcache_ops.load(Order::relaxed); }
 
 	// mmu-notifier callbacks.
 	Result<void> invalidate_range_start(Hva start, Hva end, bool blockable);
@@ -179,11 +196,26 @@ private:
 	void committed(const Memslot *old_slot, const Memslot *new_slot) override;
 	void retiring(const Memslot *old_slot) override;
 
+	// TLB invalidation is the core's if one walks the table in hardware
+	// (attach_core()), else only counted: nothing caches its entries.
 	class S2Ops final : public pgt::CachedMmOps {
 	public:
 		explicit S2Ops(pgt::TableCache &c) : CachedMmOps(c) {}
-		void flush_tlb_range(u64, u64) override { flushes.fetch_add(1, Order::relaxed); }
+		void flush_tlb_range(u64 ia, u64 size) override
+		{
+			flushes.fetch_add(1, Order::relaxed);
+			if (core)
+				core->tlb_flush_range(core_ctx, ia, size, 0);
+		}
+		// Before a RAM leaf of [pfn, pfn + size) is published: clean it
+		// to the PoC (no FWB) and, if it will be executable, invalidate
+		// the I-cache (no DIC).
+		void maintain(Pfn pfn, u64 size, bool exec);
 		Atomic<u64> flushes;
+		Atomic<u64> dcache_ops;
+		const kvmmu_core_ops *core = nullptr;
+		void *core_ctx = nullptr;
+		u32 core_flags = 0;
 	};
 
 	Result<void> access_pages(Gpa gpa, u64 len, u64 ubuf, u32 acc, u8 *bounce, const DeviceAccess *dev,
@@ -205,6 +237,7 @@ private:
 	void give_back(pgt::TableCache &c);
 
 	void *mm_;	// mm_count held; may be nullptr (no backing)
+	unsigned gpa_bits_ = S2Format::ia_bits;
 	Memslots slots_;
 	RwLock mmu_lock_;
 	pgt::TableCache vm_cache_;	// for operations outside faults (never split)

@@ -621,7 +621,7 @@ TEST_F(FaultTest, BadArguments)
 	kvmmu_leaf_info l{};
 	kvmmu_vm_mmu_stats s{};
 	uint64_t seq;
-	EXPECT_EQ(kvmmu_vm_fault(vm_, kGpa, 4, &fi), -EINVAL);
+	EXPECT_EQ(kvmmu_vm_fault(vm_, kGpa, 8, &fi), -EINVAL);
 	EXPECT_EQ(kvmmu_vm_fault(vm_, kGpa, 0, &fi), -ENOENT);
 	EXPECT_EQ(kvmmu_vm_fault(nullptr, kGpa, 0, &fi), -EINVAL);
 	EXPECT_EQ(kvmmu_vm_pre_fault(vm_, kGpa + 1, kPage, 0), -EINVAL);

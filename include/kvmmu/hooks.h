@@ -44,6 +44,19 @@ struct kvmmu_vm_counters {
 struct kvmmu_module_stats {
 	uint64_t vms_created;
 	uint64_t vms_live;
+	/*
+	 * VMs a KVM core attached to (kvmmu_vm_attach_core()), and what
+	 * those VMs did, summed when each is destroyed: what proves a core's
+	 * guests ran on kvmmu's tables.
+	 */
+	uint64_t core_vms_created;
+	uint64_t core_vms_live;
+	uint64_t core_faults;		/* faults that mapped */
+	uint64_t core_dirty_faults;	/* of them, writes the core logged */
+	uint64_t core_invalidations;	/* invalidate_range_start */
+	uint64_t core_pages_unmapped;
+	uint64_t core_tlb_flushes;	/* calls of the core's tlb_flush_range */
+	uint64_t core_cache_maintenance; /* leaves cleaned/invalidated before mapping */
 };
 
 /* Valid bits of kvmmu_vm_create()'s @flags (none yet). */
@@ -152,6 +165,106 @@ int kvmmu_vm_get_counters(struct kvmmu_vm *vm, struct kvmmu_vm_counters *out);
  */
 int kvmmu_vm_gpa_bits(struct kvmmu_vm *vm);
 
+/*
+ * A KVM core whose CPUs walk the VM's stage-2 table in hardware (for
+ * example KVM/arm64 with its VTTBR_EL2 pointing at it; docs/kvm.md).
+ * Until a core is attached nothing caches the table's entries and
+ * kvmmu only counts TLB invalidations; afterwards every one goes to
+ * the core, and RAM is made coherent for the guest before it is mapped.
+ */
+struct kvmmu_core_ops {
+	/*
+	 * Invalidate cached translations of [@gpa, @gpa + @size), walk
+	 * caches included; @level: the architecture's lookup level of the
+	 * leaves removed, or 0 if not known (kvmmu passes 0 today). Called
+	 * after an entry changed and before a table it unlinked is freed,
+	 * with kvmmu's MMU lock held: must not sleep.
+	 */
+	void (*tlb_flush_range)(void *ctx, uint64_t gpa, uint64_t size, int level);
+	/* Invalidate every cached translation of the VM. Must not sleep. */
+	void (*tlb_flush_all)(void *ctx);
+	/*
+	 * Clean+invalidate [@va, @va + @size) (the kernel's linear map of
+	 * guest RAM) to the point of coherency, before a leaf makes it
+	 * visible to the guest; needed unless KVMMU_CORE_FWB. Must not sleep.
+	 */
+	void (*dcache_clean_poc)(void *ctx, void *va, uint64_t size);
+	/*
+	 * Invalidate the I-cache for [@va, @va + @size) to the point of
+	 * unification, before a leaf makes it executable; needed unless
+	 * KVMMU_CORE_DIC. Must not sleep.
+	 */
+	void (*icache_inval_pou)(void *ctx, void *va, uint64_t size);
+};
+
+/* kvmmu_core_config.flags */
+#define KVMMU_CORE_FWB		(1u << 0)	/* arm64: HCR_EL2.FWB set (attributes, no clean) */
+#define KVMMU_CORE_DIC		(1u << 1)	/* no I-cache maintenance: map RAM executable at once */
+#define KVMMU_CORE_FLAGS_VALID	(KVMMU_CORE_FWB | KVMMU_CORE_DIC)
+
+struct kvmmu_core_config {
+	uint32_t flags;				/* KVMMU_CORE_* */
+	uint32_t ipa_bits;			/* the VM's IPA size */
+	const struct kvmmu_core_ops *ops;	/* all four set (see above) */
+	void *ctx;				/* passed to every op */
+};
+
+/**
+ * kvmmu_vm_attach_core() - let a KVM core's CPUs walk @vm's stage-2 table
+ * @cfg: the core's operations and the VM's IPA size; copied
+ *
+ * Once per VM, before its first memslot. Afterwards the VM's guest
+ * physical addresses are below 2^@cfg->ipa_bits (kvmmu_vm_gpa_bits());
+ * without KVMMU_CORE_DIC RAM is mapped executable only on an exec fault,
+ * after an I-cache invalidation; without KVMMU_CORE_FWB each RAM leaf is
+ * cleaned to the PoC before it is published.
+ * Context: process context.
+ * Return: 0; -EINVAL (NULL, unknown flags, an op missing, FWB where the
+ * format has no such mode); -EOPNOTSUPP (the format cannot be walked by
+ * the hardware with that IPA size, e.g. arm64 4K pages below 40 bits:
+ * the core should keep its own MMU for this VM); -EBUSY (attached
+ * already, or a memslot exists).
+ */
+int kvmmu_vm_attach_core(struct kvmmu_vm *vm, const struct kvmmu_core_config *cfg);
+
+/* What the core programs into its MMU (arm64: VTTBR_EL2, VTCR_EL2). */
+struct kvmmu_stage2_geometry {
+	uint64_t root_pa;	/* physical address of the root table */
+	uint32_t page_shift;	/* translation granule */
+	uint32_t levels;	/* lookups from root to base page */
+	uint32_t start_level;	/* the architecture's number of the root level */
+	uint32_t ipa_bits;	/* input address size */
+	uint32_t concatenated;	/* root tables concatenated (1: none) */
+};
+
+/**
+ * kvmmu_vm_stage2_geometry() - where the hardware walk of @vm starts
+ * The root never moves for the VM's life.
+ * Return: 0; -EINVAL (NULL, or no core attached).
+ */
+int kvmmu_vm_stage2_geometry(struct kvmmu_vm *vm, struct kvmmu_stage2_geometry *out);
+
+/**
+ * kvmmu_vm_unmap() - unmap [@gpa, @gpa + @size) (page-aligned)
+ * What a core needs when its own state says guest memory must be faulted
+ * in again (a vCPU reset, a set/way cache flush). Leaves that reach
+ * outside the range go whole.
+ * Context: process context, may sleep.
+ * Return: 0; -EINVAL (empty, unaligned, reaching 2^kvmmu_vm_gpa_bits()).
+ */
+int kvmmu_vm_unmap(struct kvmmu_vm *vm, uint64_t gpa, uint64_t size);
+
+/**
+ * kvmmu_vm_write_protect() - write-protect [@gpa, @gpa + @size)
+ * @blockable: may sleep between pieces of a long range; false when the
+ *	caller holds a spinlock (a dirty-log harvest under the core's lock)
+ *
+ * The next write to each page faults (the core's dirty logging); what was
+ * written through the leaves is handed to the pages (set_page_dirty).
+ * Return: 0; -EINVAL as kvmmu_vm_unmap().
+ */
+int kvmmu_vm_write_protect(struct kvmmu_vm *vm, uint64_t gpa, uint64_t size, bool blockable);
+
 /* Guest memory slot (KVM_SET_USER_MEMORY_REGION's fields). */
 struct kvmmu_memory_region {
 	uint32_t slot;
@@ -246,6 +359,12 @@ int kvmmu_vm_retry(struct kvmmu_vm *vm, uint64_t start, uint64_t end, uint64_t s
 /* Access kinds for faults */
 #define KVMMU_FAULT_WRITE	(1u << 0)
 #define KVMMU_FAULT_EXEC	(1u << 1)
+/*
+ * The core logs this memslot's dirty pages itself (its bitmap or ring):
+ * map only base pages, writable only on a write fault, as for a slot with
+ * KVMMU_MEMSLOT_LOG_DIRTY_PAGES, and leave the logging to the caller.
+ */
+#define KVMMU_FAULT_LOG		(1u << 2)
 
 struct kvmmu_fault_info {
 	uint32_t level;		/* stage-2 leaf level installed, 0 = base page */

@@ -78,6 +78,12 @@ struct Geometry {
 	static constexpr u64 table_bytes(unsigned level) { return u64(8) << bits_at(level); }
 	// Input-address bits the whole table covers.
 	static constexpr unsigned ia_bits = PageShift + (Levels - 1) * Bits + RootBits;
+	// For a hardware walker (kvmmu_vm_attach_core()): the smallest input
+	// size the hardware may walk from this root, the architecture's
+	// number of the root level, and whether an FWB encoding exists.
+	static constexpr unsigned min_walk_ia_bits = ia_bits;
+	static constexpr unsigned arch_start_level = 0;
+	static constexpr bool has_fwb = false;
 	static u64 load(u64 raw) { return raw; }
 	static u64 store(u64 e) { return e; }
 };
@@ -154,9 +160,11 @@ struct Ept : Geometry<Levels, 12, 9> {
 };
 
 // ---------------------------------------------------------------------------
-// Arm stage-2 translation (Arm ARM D8, VMSAv8-64 stage 2, FWB not used).
+// Arm stage-2 translation (Arm ARM D8, VMSAv8-64 stage 2).
 // Granule 4K (9 bits per level), 16K (11) or 64K (13); the start level is
-// given by the number of levels.
+// given by the number of levels. MemAttr is encoded for HCR_EL2.FWB clear
+// or, after set_fwb(true) (a host whose KVM sets FWB: the tables must say
+// what that hardware reads), for FWB set; attrs() reads either.
 // ---------------------------------------------------------------------------
 template <unsigned GranuleShift, unsigned Levels, unsigned RootBits = GranuleShift - 3>
 struct ArmS2 : Geometry<Levels, GranuleShift, GranuleShift - 3, RootBits> {
@@ -178,8 +186,24 @@ struct ArmS2 : Geometry<Levels, GranuleShift, GranuleShift - 3, RootBits> {
 	// Stage-2 MemAttr[3:0]: [3:2] outer, [1:0] inner (or device type).
 	static constexpr u64 MEMATTR_NORMAL_WB = 0xf, MEMATTR_NORMAL_NC = 0x5,
 			     MEMATTR_DEVICE_nGnRE = 0x1;
+	// With FWB: MemAttr[2] set is normal memory, [1:0] 0b10 forces
+	// write-back, 0b01 non-cacheable; MemAttr[2] clear is device memory.
+	static constexpr u64 MEMATTR_FWB_NORMAL_WB = 0x6, MEMATTR_FWB_NORMAL_NC = 0x5;
+
+	// One setting for the whole host (FWB is a CPU feature KVM uses
+	// whenever every CPU has it); set before any leaf is made.
+	static void set_fwb(bool on) { __atomic_store_n(&fwb_, on, __ATOMIC_RELAXED); }
+	static bool fwb() { return __atomic_load_n(&fwb_, __ATOMIC_RELAXED); }
 
 	static constexpr bool bbm = true;
+	// VTCR_EL2.SL0 names the root level (0-3, counted from the root of a
+	// full 4-level 4K walk); a walk from there must resolve more than
+	// the levels below the root do (Arm ARM, S2InconsistentSL): 40 bits
+	// from a 4K level-0 root.
+	static constexpr unsigned arch_start_level = 4 - Levels;
+	static constexpr unsigned min_walk_ia_bits =
+		Geometry<Levels, GranuleShift, GranuleShift - 3, RootBits>::shift_of(Levels - 1) + 1;
+	static constexpr bool has_fwb = true;
 	// Blocks: 4K granule at levels 1 (1G) and 2 (2M) of the walk (level 1
 	// and 2 counted from the leaf: 2M and 1G); 16K and 64K at level 1 from
 	// the leaf only (32M, 512M) without 52-bit addressing.
@@ -207,7 +231,7 @@ struct ArmS2 : Geometry<Levels, GranuleShift, GranuleShift - 3, RootBits> {
 			(a.host_page ? SW_PAGE : 0);
 		e |= (a.prot & kRead ? S2AP_R : 0) | (a.prot & kWrite ? S2AP_W : 0);
 		e |= a.prot & kExec ? 0 : XN;
-		u64 ma = a.mt == MemType::normal_wb ? MEMATTR_NORMAL_WB
+		u64 ma = a.mt == MemType::normal_wb ? (fwb() ? MEMATTR_FWB_NORMAL_WB : MEMATTR_NORMAL_WB)
 			 : a.mt == MemType::normal_nc ? MEMATTR_NORMAL_NC : MEMATTR_DEVICE_nGnRE;
 		return e | (ma << MEMATTR_SHIFT);
 	}
@@ -217,7 +241,7 @@ struct ArmS2 : Geometry<Levels, GranuleShift, GranuleShift - 3, RootBits> {
 		a.prot = (e & S2AP_R ? kRead : 0) | (e & S2AP_W ? kWrite : 0) | (e & XN ? 0 : kExec);
 		a.host_page = e & SW_PAGE;
 		u64 ma = (e & MEMATTR) >> MEMATTR_SHIFT;
-		a.mt = ma == MEMATTR_NORMAL_WB ? MemType::normal_wb
+		a.mt = ma == MEMATTR_NORMAL_WB || ma == MEMATTR_FWB_NORMAL_WB ? MemType::normal_wb
 		       : ma == MEMATTR_NORMAL_NC ? MemType::normal_nc : MemType::device;
 		return a;
 	}
@@ -229,6 +253,9 @@ struct ArmS2 : Geometry<Levels, GranuleShift, GranuleShift - 3, RootBits> {
 	// Dirty is writable, which the leaf's attributes already carry.
 	static u64 mkdirty(u64 e) { return e; }
 	static u64 wrprotect(u64 e) { return e & ~(S2AP_W | DBM); }
+
+private:
+	static inline bool fwb_ = false;
 };
 
 // ---------------------------------------------------------------------------
@@ -257,6 +284,9 @@ struct PpcRadix {
 	static constexpr u64 size_of(unsigned level) { return u64(1) << shift_of(level); }
 	static constexpr u64 table_bytes(unsigned level) { return u64(8) << bits_at(level); }
 	static constexpr unsigned ia_bits = shift_of(3) + 13;
+	static constexpr unsigned min_walk_ia_bits = ia_bits;
+	static constexpr unsigned arch_start_level = 0;
+	static constexpr bool has_fwb = false;
 
 	static constexpr u64 V = bit(63);		// valid
 	static constexpr u64 L = bit(62);		// leaf
