@@ -10,6 +10,18 @@ int kvmmu_vmfd_create(u32 flags);
 int kvmmu_chardev_init(int group);
 void kvmmu_chardev_exit(void);
 
+/*
+ * kvmmu as KVM/arm64's stage-2 MMU (kernel/kvm_arm64.c), when built
+ * against a kernel carrying kvm/arm64/patches.
+ */
+#ifdef KVMMU_KVM_ARM64
+int kvmmu_kvm_register(void);
+void kvmmu_kvm_unregister(void);
+#else
+static inline int kvmmu_kvm_register(void) { return 0; }
+static inline void kvmmu_kvm_unregister(void) {}
+#endif
+
 void kvmmu_debugfs_init(void);
 void kvmmu_debugfs_exit(void);
 struct dentry *kvmmu_debugfs_root(void);

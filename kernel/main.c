@@ -151,12 +151,22 @@ static int __init kvmmu_init(void)
 	kvmmu_debugfs_init();
 	r = kvmmu_chardev_init(group);
 	if (r)
-		kvmmu_debugfs_exit();
+		goto err_debugfs;
+	r = kvmmu_kvm_register();
+	if (r)
+		goto err_chardev;
+	return 0;
+
+err_chardev:
+	kvmmu_chardev_exit();
+err_debugfs:
+	kvmmu_debugfs_exit();
 	return r;
 }
 
 static void __exit kvmmu_exit(void)
 {
+	kvmmu_kvm_unregister();
 	kvmmu_chardev_exit();
 	kvmmu_debugfs_exit();
 }
