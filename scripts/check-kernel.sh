@@ -2,6 +2,10 @@
 # usage: check-kernel.sh ARCH LAYER [MODE]
 #   LAYER stock: Debian's stock kernel and headers for ARCH
 #   LAYER kunit: kvmmu's KUnit/debug kernel for ARCH (built and cached)
+#   LAYER kvm:   arm64 only: the debug kernel with KVM, patched so that
+#                kvmmu.ko serves KVM's stage 2 (kvm/arm64/patches), booted
+#                with virtualization=on; runs upstream's KVM selftests
+#                without and with kvmmu (scripts/initramfs/kvm-run)
 #   MODE  check (default): KUnit suites if present, selftests, reload cycles
 #         demo: the demo VMM only
 #         bench: the fault-path benchmarks in the guest; prints their
@@ -22,8 +26,11 @@ stock)
 	kdir=$KHEADERS image=$KIMAGE
 	mk=()
 	;;
-kunit)
-	kdir=$("$KVMMU_ROOT/scripts/kunit-kernel.sh" "$arch") || die "no KUnit kernel for $arch"
+kunit|kvm)
+	flavour=debug
+	[ "$layer" = kvm ] && flavour=kvm
+	kdir=$("$KVMMU_ROOT/scripts/kunit-kernel.sh" "$arch" "$flavour") ||
+		die "no $flavour kernel for $arch"
 	image=$kdir/kvmmu-boot-image
 	kunit_tree=$(sed -n 's/^KVMMU_SRC=//p' "$kdir/kvmmu-src")
 	mk=(CC="${CROSS}gcc-12")
@@ -59,7 +66,17 @@ fi
 "$KVMMU_ROOT/scripts/build-selftests.sh" "$arch" "$work/selftests" || die "selftest build failed"
 mkdir -p "$work/modules"
 cp "$work/src"/*.ko "$work/modules/"
-"$KVMMU_ROOT/scripts/initramfs.sh" "$arch" "$mode" "$work/initrd.gz" "$work/modules" "$work/selftests"
+imode=$mode
+upstream=
+if [ "$layer" = kvm ]; then
+	imode=kvm-$mode
+	upstream=$work/kvm-upstream
+	"$KVMMU_ROOT/scripts/build-kvm-selftests.sh" "$arch" "$upstream" ||
+		die "upstream KVM selftest build failed"
+	export KVMMU_QEMU_KVM=1
+fi
+"$KVMMU_ROOT/scripts/initramfs.sh" "$arch" "$imode" "$work/initrd.gz" "$work/modules" "$work/selftests" \
+	$upstream
 log "booting $arch $layer kernel ($mode)"
 start=$(date +%s)
 "$KVMMU_ROOT/scripts/qemu-run.sh" "$arch" "$image" "$work/initrd.gz" "$work/console.log" "${QEMU_TIMEOUT:-900}"
@@ -73,5 +90,7 @@ if [ "$mode" = bench ]; then
 fi
 nsuites=0
 [ "$layer" = kunit ] && nsuites=$(grep -cE '^KT_SUITE(_MM)?\(' "$KVMMU_ROOT/kunit/suites.c")
+[ "$layer" = kvm ] && [ "$mode" = check ] &&
+	nsuites=$(grep -c "^kunit_test_suite" "$KVMMU_ROOT/kunit/kvm_arm64_test.c")
 python3 "$KVMMU_ROOT/scripts/results.py" "$work/console.log" --arch "$arch" --layer "$layer" \
 	${kunit_tree:+--kunit-tree "$kunit_tree"} --kunit-suites "$nsuites"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite (make check): host tests, the spin model check of the
 # pfn cache protocol, then for each architecture the stock Debian kernel and
-# kvmmu's KUnit/debug kernel under QEMU.
+# kvmmu's KUnit/debug kernel under QEMU, and (arm64) the "kvm" layer: a KVM
+# patched to run its guests on kvmmu's stage-2 tables, proven by upstream's
+# KVM selftests.
 #   check.sh [--arch ARCH]...   (default: every supported architecture)
 # Prints every suite's result, a per-arch per-layer summary and, last, the
 # line "N passed, N failed". Exits non-zero on any failure.
@@ -102,6 +104,9 @@ step model model any model_check
 for a in "${arches[@]}"; do
 	step "$a-stock" stock "$a" bash "$KVMMU_ROOT/scripts/check-kernel.sh" "$a" stock
 	step "$a-kunit" kunit "$a" bash "$KVMMU_ROOT/scripts/check-kernel.sh" "$a" kunit
+	# A real KVM on kvmmu's tables (arm64: kvm/arm64/patches, docs/kvm.md).
+	[ -d "$KVMMU_ROOT/kvm/$a/patches" ] &&
+		step "$a-kvm" kvm "$a" bash "$KVMMU_ROOT/scripts/check-kernel.sh" "$a" kvm
 done
 
 echo

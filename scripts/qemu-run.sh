@@ -15,8 +15,16 @@ x86_64)
 	cmd=(qemu-system-x86_64 -machine pc -cpu max -smp 2 -m 1G
 	     -append "console=ttyS0 $append") ;;
 arm64)
-	cmd=(qemu-system-aarch64 -machine virt -cpu max,pauth-impdef=on -smp 2 -m 1G
-	     -append "console=ttyAMA0 $append") ;;
+	# KVMMU_QEMU_KVM=1 (the "kvm" layer): EL2 for a real KVM in the
+	# guest, a GICv3 (KVM's vGIC needs no GICv2 CPU-interface mapping),
+	# and room for dirty_log_test's 1G of guest memory.
+	if [ "${KVMMU_QEMU_KVM:-}" = 1 ]; then
+		cmd=(qemu-system-aarch64 -machine virt,virtualization=on,gic-version=3
+		     -cpu max,pauth-impdef=on -smp 2 -m 2G)
+	else
+		cmd=(qemu-system-aarch64 -machine virt -cpu max,pauth-impdef=on -smp 2 -m 1G)
+	fi
+	cmd+=(-append "console=ttyAMA0 $append") ;;
 ppc64le)
 	cmd=(qemu-system-ppc64 -machine pseries,x-vof=on,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off
 	     -cpu POWER9 -smp 2 -m 1G -vga none -append "console=hvc0 $append") ;;
