@@ -22,10 +22,15 @@ check:
 demo:
 	bash scripts/demo.sh
 
+# The same with a real KVM (arm64, patched: docs/kvm.md) whose vCPU faults
+# its memory in through kvmmu's stage-2 tables.
+demo-kvm:
+	DEMO_LAYER=kvm bash scripts/demo.sh
+
 bench:
 	bash scripts/bench.sh
 
 host-test:
 	bash scripts/host.sh
 
-.PHONY: all modules clean check demo bench host-test
+.PHONY: all modules clean check demo demo-kvm bench host-test

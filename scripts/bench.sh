@@ -12,6 +12,12 @@
 # figures of mmu.* without "host_" are measured inside QEMU on the stock
 # x86_64 kernel with real process memory (selftests/mmu/fault_perf_test
 # --perf; skip with KVMMU_BENCH_QEMU=0).
+# kvm.* are upstream's demand_paging_test (seconds per 1000 pages faulted
+# in through userfaultfd) and kvm_page_table_test (its create, update and
+# adjust phases) on the arm64 "kvm" kernel (docs/kvm.md), each the minimum
+# of 3 runs, with KVM's own stage 2 (kvm.own.*) and with kvmmu's
+# (kvm.kvmmu.*) in the same QEMU run, and kvm.ratio.* = kvmmu / own
+# (scripts/initramfs/kvm-run; skip with KVMMU_BENCH_KVM=0).
 # Each figure is the median of 5 repetitions: a benchmark's real time, or
 # for pgtable.* its one user counter (ns_per_page, bytes_per_page,
 # bytes_per_block), whose name gives the unit; mmu.host_fault_rate_* (issue
@@ -59,6 +65,11 @@ if [ "${KVMMU_BENCH_QEMU:-1}" != 0 ]; then
 	log "running the fault-path benchmarks in QEMU (x86_64 stock kernel)"
 	"$KVMMU_ROOT/scripts/check-kernel.sh" x86_64 stock bench 2>&2 |
 		grep -E '^bench: ' >"$guest" || die "in-guest benchmarks failed"
+fi
+if [ "${KVMMU_BENCH_KVM:-1}" != 0 ]; then
+	log "running upstream's KVM selftests as benchmarks (arm64 kvm kernel, with and without kvmmu)"
+	"$KVMMU_ROOT/scripts/check-kernel.sh" arm64 kvm bench 2>&2 |
+		grep -E '^bench: ' >>"$guest" || die "kvm benchmarks failed"
 fi
 
 python3 - "$out" "$guest" "$raw_pfncache" "$raw" "$raw_pgtable" "$raw_mmu" <<'EOF'
