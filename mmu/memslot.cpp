@@ -32,7 +32,7 @@ static void *slot_array(size_t bytes)
 	return kvmmu_plat_kvmalloc(bytes, (gfp::kernel | gfp::account).raw());
 }
 
-MemslotSet *MemslotSet::alloc(u32 n, u32 nhva)
+MemslotSet *MemslotSet::alloc(u32 n, u32 nhva, void **spare, u64 *spare_bytes)
 {
 	MemslotSet *s = make<MemslotSet>(gfp::kernel | gfp::account);
 	if (!s)
@@ -41,10 +41,23 @@ MemslotSet *MemslotSet::alloc(u32 n, u32 nhva)
 	s->nhva_ = nhva;
 	if (!n && !nhva)
 		return s;
-	// One allocation for the three arrays: a set of thousands of slots is
-	// made for every update, and each allocation of that size is a vmalloc.
+	// One allocation for the three arrays, reused: a set of thousands of
+	// slots is made for every update, and an allocation of that size (with
+	// KASAN, its shadow too) costs more than the copy. The set an update
+	// replaces leaves its arrays as the spare for the next one; new ones
+	// get a quarter more room, so a run of creates reallocates rarely.
 	static_assert(sizeof(Memslot *) == sizeof(u64), "the arrays share one allocation");
-	s->arrays_ = slot_array(sizeof(u64) * (u64(n) + 2 * u64(nhva)));
+	const u64 need = sizeof(u64) * (u64(n) + 2 * u64(nhva));
+	if (spare && *spare && *spare_bytes >= need) {
+		s->arrays_ = *spare;
+		s->arrays_bytes_ = *spare_bytes;
+		*spare = nullptr;
+		*spare_bytes = 0;
+	} else {
+		const u64 room = need + need / 4;
+		s->arrays_ = slot_array(room);
+		s->arrays_bytes_ = room;
+	}
 	if (!s->arrays_) {
 		destroy(s);
 		return nullptr;
@@ -227,7 +240,7 @@ Memslots::Memslots() { KVMMU_LOCK_INIT(update_lock_); }
 Result<void> Memslots::init()
 {
 	KVMMU_TRY_VOID(KVMMU_SRCU_INIT(srcu_));
-	MemslotSet *empty = MemslotSet::alloc(0, 0);
+	MemslotSet *empty = MemslotSet::alloc(0, 0, nullptr, nullptr);
 	if (!empty) {
 		srcu_.cleanup();
 		return Errno::nomem;
@@ -247,6 +260,7 @@ Memslots::~Memslots()
 	destroy(s);
 	for (Memslot **chunk : by_id_)
 		kfree(chunk);
+	kvmmu_plat_kvfree(spare_);
 	srcu_.cleanup();
 }
 
@@ -426,9 +440,24 @@ Result<void> Memslots::update(const MemslotDesc &d, MemslotListener *listener)
 	if (listener)
 		listener->committed(prev, created);
 	destroy(const_cast<Memslot *>(prev));
-	destroy(mid);
-	destroy(old);
+	retire_set(mid);
+	retire_set(old);
 	return {};
+}
+
+// Frees a set no reader uses any more, keeping the larger of its arrays
+// and the spare as the spare.
+void Memslots::retire_set(MemslotSet *s)
+{
+	if (!s)
+		return;
+	if (s->arrays_ && s->arrays_bytes_ > spare_bytes_) {
+		kvmmu_plat_kvfree(spare_);
+		spare_ = s->arrays_;
+		spare_bytes_ = s->arrays_bytes_;
+		s->arrays_ = nullptr;
+	}
+	destroy(s);
 }
 
 // A new set: `old` without `skip`, with `add`; `keep_hva` keeps `skip` in
@@ -437,7 +466,7 @@ MemslotSet *Memslots::make_set(const MemslotSet *old, const Memslot *skip, Memsl
 {
 	const u32 n = old->n_ - (skip ? 1 : 0) + (add ? 1 : 0);
 	const u32 nhva = old->nhva_ - (skip && !keep_hva ? 1 : 0) + (add ? 1 : 0);
-	MemslotSet *next = MemslotSet::alloc(n, nhva);
+	MemslotSet *next = MemslotSet::alloc(n, nhva, &spare_, &spare_bytes_);
 	if (!next)
 		return nullptr;
 	copy_sorted(next->by_gfn_, old->by_gfn_, old->n_, skip, add,

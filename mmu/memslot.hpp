@@ -97,7 +97,8 @@ private:
 	template <class T> friend void kvmmu::destroy(T *);
 	MemslotSet() = default;
 	~MemslotSet();
-	static MemslotSet *alloc(u32 n, u32 nhva);
+	// `spare`/`spare_bytes` (optional): arrays to reuse if large enough.
+	static MemslotSet *alloc(u32 n, u32 nhva, void **spare, u64 *spare_bytes);
 	struct Index;
 	// The gfn index over by_gfn_; nullptr: out of memory.
 	Index *make_index() const;
@@ -131,6 +132,7 @@ private:
 	Memslot **by_hva_ = nullptr;	// sorted by host start
 	u64 *hva_max_end_ = nullptr;	// max host end of by_hva_[0..i]
 	void *arrays_ = nullptr;	// the allocation the three arrays share
+	u64 arrays_bytes_ = 0;
 };
 
 // Told of every committed update, once the new set is visible and no reader
@@ -183,7 +185,8 @@ public:
 	}
 
 private:
-	static MemslotSet *make_set(const MemslotSet *old, const Memslot *skip, Memslot *add, bool keep_hva);
+	MemslotSet *make_set(const MemslotSet *old, const Memslot *skip, Memslot *add, bool keep_hva);
+	void retire_set(MemslotSet *s);
 
 	Mutex update_lock_;
 	mutable Srcu srcu_;
@@ -194,6 +197,9 @@ private:
 	static constexpr u32 kIdChunk = 256;
 	Memslot **by_id_[(kMaxMemslots + kIdChunk - 1) / kIdChunk] = {};
 	Memslot *&id_entry(u32 id) { return by_id_[id / kIdChunk][id % kIdChunk]; }
+	// Arrays of a retired set, for the next update (update_lock_).
+	void *spare_ = nullptr;
+	u64 spare_bytes_ = 0;
 };
 
 template <class Fn>
