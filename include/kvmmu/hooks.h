@@ -175,8 +175,9 @@ int kvmmu_vm_gpa_bits(struct kvmmu_vm *vm);
 struct kvmmu_core_ops {
 	/*
 	 * Invalidate cached translations of [@gpa, @gpa + @size), walk
-	 * caches included; @level: the architecture's lookup level of the
-	 * leaves removed, or 0 if not known (kvmmu passes 0 today). Called
+	 * caches included; @level: the architecture's lookup level (numbered
+	 * from the root, arm64's TTL hint) shared by every leaf the range
+	 * held, or 0 if they differed or tables went too. Called
 	 * after an entry changed and before a table it unlinked is freed,
 	 * with kvmmu's MMU lock held: must not sleep.
 	 */

@@ -32,6 +32,14 @@ public:
 	// included. Page-table operations batch these: one call per operation
 	// unless break-before-make needs one at once.
 	virtual void flush_tlb_range(u64 ia, u64 size) = 0;
+	// The same for a range whose translations were all leaves of one
+	// lookup level, `arch_level` in the architecture's numbering from the
+	// root (a hint some TLBs take: arm64's TTL).
+	virtual void flush_tlb_leaves(u64 ia, u64 size, unsigned arch_level)
+	{
+		(void)arch_level;
+		flush_tlb_range(ia, size);
+	}
 	// Make table writes visible to a walker that does not snoop caches.
 	virtual void sync_table(void *va, size_t len) { (void)va, (void)len; }
 

@@ -177,7 +177,8 @@ private:
 	bool break_before_make(Op &op, Ctx &c, u64 e);
 	bool break_entry(Ctx &c);
 	void make_entry(Ctx &c, u64 e);
-	void note_flush(Op &op, u64 ia, u64 size);
+	void note_flush(Op &op, u64 ia, u64 size, int leaf_level = -1);
+	static constexpr unsigned arch_level(unsigned level);
 	bool noted(const Op &op, u64 ia, u64 size) const;
 	void finish(Op &op);
 	Result<void> check_range(u64 ia, u64 size) const;

@@ -28,6 +28,7 @@ struct PageTable<F>::Op {
 	// ranges, in walk order; beyond kRuns the last run grows over the gap.
 	static constexpr unsigned kRuns = 8;
 	u64 run_lo[kRuns], run_hi[kRuns];
+	int run_level[kRuns];	// the leaves' level if all share one, else -1
 	unsigned nruns = 0;
 	void *deferred[kDeferred];
 	unsigned deferred_level[kDeferred];
@@ -224,7 +225,7 @@ Result<void> PageTable<F>::run(u64 ia, u64 size, V &v, u64 *done, TableCache *ca
 // one). All of them after the last change: a table the operation unlinks
 // may have been walked until then.
 template <class F>
-void PageTable<F>::note_flush(Op &op, u64 ia, u64 size)
+void PageTable<F>::note_flush(Op &op, u64 ia, u64 size, int leaf_level)
 {
 	const u64 end = ia + size;
 	if (op.nruns) {
@@ -232,11 +233,22 @@ void PageTable<F>::note_flush(Op &op, u64 ia, u64 size)
 		if ((ia <= op.run_hi[l] && end >= op.run_lo[l]) || op.nruns == Op::kRuns) {
 			op.run_lo[l] = min(op.run_lo[l], ia);
 			op.run_hi[l] = max(op.run_hi[l], end);
+			if (op.run_level[l] != leaf_level)
+				op.run_level[l] = -1;
 			return;
 		}
 	}
 	op.run_lo[op.nruns] = ia;
+	op.run_level[op.nruns] = leaf_level;
 	op.run_hi[op.nruns++] = end;
+}
+
+// The architecture's number of the lookup level of a leaf at `level`
+// (counted from the root: arm64's TTL hint), for MmOps::flush_tlb_leaves().
+template <class F>
+constexpr unsigned PageTable<F>::arch_level(unsigned level)
+{
+	return F::arch_start_level + (F::levels - 1 - level);
 }
 
 // Does a noted range meet [ia, ia + size)?
@@ -254,7 +266,11 @@ template <class F>
 void PageTable<F>::finish(Op &op)
 {
 	for (unsigned i = 0; i < op.nruns; i++) {
-		ops_.flush_tlb_range(op.run_lo[i], op.run_hi[i] - op.run_lo[i]);
+		if (op.run_level[i] >= 0)
+			ops_.flush_tlb_leaves(op.run_lo[i], op.run_hi[i] - op.run_lo[i],
+					      arch_level(unsigned(op.run_level[i])));
+		else
+			ops_.flush_tlb_range(op.run_lo[i], op.run_hi[i] - op.run_lo[i]);
 		tlb_flushes_.fetch_add(1, Order::relaxed);
 	}
 	op.nruns = 0;
@@ -359,7 +375,7 @@ bool PageTable<F>::break_before_make(Op &op, Ctx &c, u64 e)
 	if ((!F::bbm || perms_only) && !granule_change) {
 		if (!publish(c, e))
 			return false;
-		note_flush(op, c.ia, c.size);
+		note_flush(op, c.ia, c.size, F::leaf(c.old, c.level) ? int(c.level) : -1);
 		return true;
 	}
 	const u64 old_e = c.old;
@@ -380,7 +396,10 @@ bool PageTable<F>::break_entry(Ctx &c)
 	if (!detail::cmpxchg_raw(c.ptep, expected, F::store(F::locked())))
 		return false;
 	ops_.sync_table(c.ptep, sizeof(u64));
-	ops_.flush_tlb_range(c.ia, c.size);
+	if (F::leaf(c.old, c.level))
+		ops_.flush_tlb_leaves(c.ia, c.size, arch_level(c.level));
+	else
+		ops_.flush_tlb_range(c.ia, c.size);
 	tlb_flushes_.fetch_add(1, Order::relaxed);
 	bbm_.fetch_add(1, Order::relaxed);
 	return true;
@@ -611,7 +630,7 @@ Result<typename PageTable<F>::Step> PageTable<F>::visit_unmap(Op &op, Ctx &c, bo
 	const u64 last = F::load(detail::xchg_raw(c.ptep, F::store(0)));
 	ops_.sync_table(c.ptep, sizeof(u64));
 	ops_.put_table(c.table);
-	note_flush(op, c.ia, c.size);
+	note_flush(op, c.ia, c.size, F::leaf(last, c.level) ? int(c.level) : -1);
 	if (F::table(last, c.level)) {
 		void *child = ops_.to_virt(F::oa(last, c.level));
 		if (op.sink)
@@ -727,7 +746,7 @@ Result<typename PageTable<F>::Step> PageTable<F>::visit_wrprotect(Op &op, Ctx &c
 	const u64 was = c.old; // what the compare-and-exchange replaces
 	if (!publish(c, e))
 		return Step::retry;
-	note_flush(op, c.ia, c.size);
+	note_flush(op, c.ia, c.size, int(c.level));
 	// Its dirty state, hardware's included, as it was when write access
 	// ended (a block protected whole is reported whole).
 	if (op.sink && F::dirty(was))
