@@ -190,6 +190,7 @@ int kvmmu_vm_retry(struct kvmmu_vm *vm, uint64_t start, uint64_t end, uint64_t s
 
 int kvmmu_vm_fault(struct kvmmu_vm *vm, uint64_t gpa, uint32_t access, struct kvmmu_fault_info *out)
 {
+	static_assert(KVMMU_FAULT_LOG == kAccessLog, "access values");
 	static_assert(KVMMU_FAULT_WRITE == kAccessWrite && KVMMU_FAULT_EXEC == kAccessExec,
 		      "access values");
 	if (!vm)

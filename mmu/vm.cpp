@@ -182,10 +182,10 @@ Result<kvmmu_stage2_geometry> Vm::geometry() const
 	return g;
 }
 
-void Vm::S2Ops::maintain(Pfn pfn, u64 size, bool exec)
+void Vm::S2Ops::maintain(Pfn pfn, u64 size, bool clean, bool inval)
 {
-	const bool clean = !(core_flags & KVMMU_CORE_FWB);
-	const bool inval = exec && !(core_flags & KVMMU_CORE_DIC);
+	clean = clean && !(core_flags & KVMMU_CORE_FWB);
+	inval = inval && !(core_flags & KVMMU_CORE_DIC);
 	if (!core || (!clean && !inval))
 		return;
 	for (u64 off = 0; off < size; off += kPageSize) {
@@ -204,13 +204,23 @@ void Vm::S2Ops::maintain(Pfn pfn, u64 size, bool exec)
 	dcache_ops.fetch_add(1, Order::relaxed);
 }
 
+// Only slots map anything (a retiring slot included, until retiring()
+// zaps it): walk their parts of the range, not the range, which for a
+// whole 48-bit IPA space would be four million empty pieces.
 Result<void> Vm::unmap(Gpa gpa, u64 size)
 {
 	if (!size || !page_aligned(gpa.raw()) || !page_aligned(size) || !gpa_range_ok(gpa.raw(), size))
 		return Errno::inval;
 	KVMMU_MIGHT_SLEEP();
+	const u64 start = gpa.raw(), end = start + size;
+	Memslots::ReadSection rs(slots_);
 	WriteGuard g(mmu_lock_);
-	zap_gpa(gpa.raw(), gpa.raw() + size, true);
+	rs.set().for_each_hva_overlap(Hva(0), Hva(~u64(0)), [&](const Memslot &s) {
+		const u64 a = max(start, to_gpa(s.base_gfn()).raw());
+		const u64 b = min(end, to_gpa(s.end_gfn()).raw());
+		if (a < b)
+			zap_gpa(a, b, true);
+	});
 	return {};
 }
 
@@ -220,11 +230,19 @@ Result<void> Vm::write_protect(Gpa gpa, u64 size, bool may_yield)
 		return Errno::inval;
 	if (may_yield)
 		KVMMU_MIGHT_SLEEP();
+	const u64 start = gpa.raw(), end = start + size;
+	Memslots::ReadSection rs(slots_); // only slots map anything (see unmap())
 	WriteGuard g(mmu_lock_);
 	HostPageSink dirty; // write access ends: hand over what was written
-	in_pieces(gpa.raw(), gpa.raw() + size, may_yield, [&](u64 a, u64 b) {
-		auto r = pt_->wrprotect(a, b - a, &dirty);
-		(void)r; // the range was checked above
+	rs.set().for_each_hva_overlap(Hva(0), Hva(~u64(0)), [&](const Memslot &s) {
+		const u64 a0 = max(start, to_gpa(s.base_gfn()).raw());
+		const u64 b0 = min(end, to_gpa(s.end_gfn()).raw());
+		if (a0 >= b0)
+			return;
+		in_pieces(a0, b0, may_yield, [&](u64 a, u64 b) {
+			auto r = pt_->wrprotect(a, b - a, &dirty);
+			(void)r; // the range was checked above
+		});
 	});
 	return {};
 }
@@ -695,10 +713,23 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 	// largest leaf this fault may map, outside the lock. If the page is
 	// mapped already this was not needed; if a smaller leaf is mapped in
 	// the end it covered more than needed; both are harmless.
+	// A fault that finds the page mapped already (a permission or
+	// access-flag fault, a parallel fault) publishes no new memory: at most
+	// exec is added to the leaf there, which needs the I-cache side only.
 	if (ops_.core && p.ram && a.mt == pgt::MemType::normal_wb) {
-		const u64 bsize = S2Format::size_of(pick_level(slot, gpa, hva, p, logging));
-		const u64 first = p.pfn.raw() - ((gpa.raw() & (bsize - 1)) >> kPageShift);
-		ops_.maintain(Pfn(first), bsize, a.prot & pgt::kExec);
+		pgt::Leaf cur;
+		{
+			ReadGuard g(mmu_lock_);
+			cur = pt_->get_leaf(gpa.raw());
+		}
+		const bool exec = a.prot & pgt::kExec;
+		if (!cur.mapped || cur.oa != (p.pfn.raw() << kPageShift)) {
+			const u64 bsize = S2Format::size_of(pick_level(slot, gpa, hva, p, logging));
+			const u64 first = p.pfn.raw() - ((gpa.raw() & (bsize - 1)) >> kPageShift);
+			ops_.maintain(Pfn(first), bsize, true, exec);
+		} else if (exec && !(cur.attrs.prot & pgt::kExec)) {
+			ops_.maintain(Pfn((cur.oa - (gpa.raw() - cur.ia)) >> kPageShift), cur.size, false, true);
+		}
 	}
 
 	FaultResult fr;

@@ -201,16 +201,21 @@ private:
 	class S2Ops final : public pgt::CachedMmOps {
 	public:
 		explicit S2Ops(pgt::TableCache &c) : CachedMmOps(c) {}
-		void flush_tlb_range(u64 ia, u64 size) override
+		void flush_tlb_range(u64 ia, u64 size) override { flush(ia, size, 0); }
+		void flush_tlb_leaves(u64 ia, u64 size, unsigned arch_level) override
+		{
+			flush(ia, size, int(arch_level));
+		}
+		void flush(u64 ia, u64 size, int level)
 		{
 			flushes.fetch_add(1, Order::relaxed);
 			if (core)
-				core->tlb_flush_range(core_ctx, ia, size, 0);
+				core->tlb_flush_range(core_ctx, ia, size, level);
 		}
 		// Before a RAM leaf of [pfn, pfn + size) is published: clean it
-		// to the PoC (no FWB) and, if it will be executable, invalidate
-		// the I-cache (no DIC).
-		void maintain(Pfn pfn, u64 size, bool exec);
+		// to the PoC (if `clean`, without FWB) and, if it will be
+		// executable, invalidate the I-cache (if `inval`, without DIC).
+		void maintain(Pfn pfn, u64 size, bool clean, bool inval);
 		Atomic<u64> flushes;
 		Atomic<u64> dcache_ops;
 		const kvmmu_core_ops *core = nullptr;
