@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # usage: check-kernel.sh ARCH LAYER [MODE]
 #   LAYER stock: Debian's stock kernel and headers for ARCH
-#   LAYER kunit: kvmmu's KUnit/debug kernel for ARCH (built and cached)
+#   LAYER kunit: kvmmu's KUnit/debug kernel for ARCH (built and cached;
+#                for arm64 the kvm kernel below, booted without EL2)
 #   LAYER kvm:   arm64 only: the debug kernel with KVM, patched so that
 #                kvmmu.ko serves KVM's stage 2 (kvm/arm64/patches), booted
 #                with virtualization=on; runs upstream's KVM selftests
@@ -27,8 +28,12 @@ stock)
 	mk=()
 	;;
 kunit|kvm)
+	# Where a KVM patch series exists (arm64), the kvm kernel is also the
+	# KUnit/debug kernel: it is that kernel plus KVM, and KVM is idle
+	# without EL2 (the kunit layer's QEMU has none). One kernel build, not
+	# two, in a cold make check.
 	flavour=debug
-	[ "$layer" = kvm ] && flavour=kvm
+	[ "$layer" = kvm ] || [ -d "$KVMMU_ROOT/kvm/$arch/patches" ] && flavour=kvm
 	kdir=$("$KVMMU_ROOT/scripts/kunit-kernel.sh" "$arch" "$flavour") ||
 		die "no $flavour kernel for $arch"
 	image=$kdir/kvmmu-boot-image
