@@ -716,7 +716,9 @@ Result<FaultResult> Vm::fault_once(const Memslot &slot, Gpa gpa, u32 access, boo
 	// A fault that finds the page mapped already (a permission or
 	// access-flag fault, a parallel fault) publishes no new memory: at most
 	// exec is added to the leaf there, which needs the I-cache side only.
-	if (ops_.core && p.ram && a.mt == pgt::MemType::normal_wb) {
+	const bool exec_maint = (a.prot & pgt::kExec) && !(ops_.core_flags & KVMMU_CORE_DIC);
+	if (ops_.core && p.ram && a.mt == pgt::MemType::normal_wb &&
+	    (!(ops_.core_flags & KVMMU_CORE_FWB) || exec_maint)) {
 		pgt::Leaf cur;
 		{
 			ReadGuard g(mmu_lock_);
