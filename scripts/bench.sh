@@ -12,9 +12,9 @@
 # figures of mmu.* without "host_" are measured inside QEMU on the stock
 # x86_64 kernel with real process memory (selftests/mmu/fault_perf_test
 # --perf; skip with KVMMU_BENCH_QEMU=0).
-# kvm.* are upstream's demand_paging_test (seconds per 1000 pages faulted
-# in through userfaultfd) and kvm_page_table_test (its create, update and
-# adjust phases) on the arm64 "kvm" kernel (docs/kvm.md), each the minimum
+# kvm.* are upstream's demand_paging_test (the guest's time to fault in
+# 16 MiB, 4096 pages, one vCPU) and kvm_page_table_test (its create,
+# update and adjust phases) on the arm64 "kvm" kernel (docs/kvm.md), each the minimum
 # of 3 runs, with KVM's own stage 2 (kvm.own.*) and with kvmmu's
 # (kvm.kvmmu.*) in the same QEMU run, and kvm.ratio.* = kvmmu / own
 # (scripts/initramfs/kvm-run; skip with KVMMU_BENCH_KVM=0).
