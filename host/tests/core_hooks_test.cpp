@@ -40,29 +40,11 @@ struct Maint {
 	uint32_t prot;
 };
 
-class CoreHooksTest : public HostTest {
+class CoreHooksTest : public HostVmTest {
 protected:
 	static constexpr uint64_t kHva = 0x40000000;
 	static constexpr uint64_t kGpa = 0x80000000;
 	static constexpr uint64_t kSize = 8 * kHuge;
-
-	void SetUp() override
-	{
-		HostTest::SetUp();
-		refs_ = kvmmu_host_pfn_refs_total();
-		mm_ = kvmmu_host_mm_create();
-		kvmmu_host_set_current_mm(mm_);
-		ASSERT_EQ(kvmmu_vm_create(0, &vm_), 0);
-	}
-
-	void TearDown() override
-	{
-		kvmmu_vm_destroy(vm_);
-		kvmmu_host_set_current_mm(nullptr);
-		EXPECT_EQ(kvmmu_host_pfn_refs_total(), refs_) << "page references leaked";
-		kvmmu_host_mm_destroy(mm_);
-		HostTest::TearDown();
-	}
 
 	static void flush_range(void *ctx, uint64_t gpa, uint64_t size, int level)
 	{
@@ -114,9 +96,6 @@ protected:
 		return l;
 	}
 
-	kvmmu_host_mm *mm_ = nullptr;
-	kvmmu_vm *vm_ = nullptr;
-	long refs_ = 0;
 	const kvmmu_core_ops ops_ = {flush_range, flush_all, dcache, icache};
 	kvmmu_core_config cfg_{};
 	std::vector<Range> flushes_;

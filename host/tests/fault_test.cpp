@@ -184,31 +184,11 @@ TEST(InvalidationTrackerTest, LegacyRuleLosesHistory)
 // ---------------------------------------------------------------------------
 // A VM over a fake host mm
 // ---------------------------------------------------------------------------
-class FaultTest : public HostTest {
+class FaultTest : public HostVmTest {
 protected:
 	static constexpr uint64_t kHva = 0x40000000;	// 1G: 2M-aligned
 	static constexpr uint64_t kGpa = 0x80000000;
 	static constexpr uint64_t kSize = 8 * kHuge;
-
-	void SetUp() override
-	{
-		HostTest::SetUp();
-		refs_ = kvmmu_host_pfn_refs_total();
-		mm_ = kvmmu_host_mm_create();
-		kvmmu_host_set_current_mm(mm_);
-		ASSERT_EQ(kvmmu_vm_create(0, &vm_), 0);
-	}
-
-	void TearDown() override
-	{
-		kvmmu_vm_destroy(vm_);
-		kvmmu_host_set_current_mm(nullptr);
-		kvmmu_host_set_signal_pending(false);
-		kvmmu_host_set_gup_hook(nullptr, nullptr);
-		EXPECT_EQ(kvmmu_host_pfn_refs_total(), refs_) << "page references leaked";
-		kvmmu_host_mm_destroy(mm_);
-		HostTest::TearDown();
-	}
 
 	int slot(uint32_t id, uint64_t gpa, uint64_t size, uint64_t hva, uint32_t flags = 0)
 	{
@@ -248,9 +228,6 @@ protected:
 		ASSERT_EQ(kvmmu_vm_invalidate_range_end(vm_, hva, hva + len), 0);
 	}
 
-	kvmmu_host_mm *mm_ = nullptr;
-	kvmmu_vm *vm_ = nullptr;
-	long refs_ = 0;
 };
 
 TEST_F(FaultTest, ReadFaultMapsBasePageWritableAndReleasesThePage)

@@ -21,32 +21,21 @@ constexpr uint64_t kPage = uint64_t(1) << kvmmu::kPageShift;
 // A user address no copy reaches (host/platform.cpp: below one page).
 constexpr uint64_t kBadBuf = 8;
 
-class IpaLimitTest : public HostTest {
+class IpaLimitTest : public HostVmTest {
 protected:
 	static constexpr uint64_t kHva = 0x40000000;
 	static constexpr uint64_t kPages = 8;
 
 	void SetUp() override
 	{
-		HostTest::SetUp();
-		refs_ = kvmmu_host_pfn_refs_total();
-		mm_ = kvmmu_host_mm_create();
-		kvmmu_host_set_current_mm(mm_);
-		ASSERT_EQ(kvmmu_vm_create(0, &vm_), 0);
+		HostVmTest::SetUp();
+		if (HasFatalFailure())
+			return;
 		ASSERT_EQ(kvmmu_host_mm_map(mm_, kHva, 2 * kPages * kPage, KVMMU_HOST_MAP_WRITE), 0);
 		const int bits = kvmmu_vm_gpa_bits(vm_);
 		ASSERT_GT(bits, 0);
 		ASSERT_LT(bits, 64);
 		lim_ = uint64_t(1) << bits;
-	}
-
-	void TearDown() override
-	{
-		kvmmu_vm_destroy(vm_);
-		kvmmu_host_set_current_mm(nullptr);
-		EXPECT_EQ(kvmmu_host_pfn_refs_total(), refs_) << "page references leaked";
-		kvmmu_host_mm_destroy(mm_);
-		HostTest::TearDown();
 	}
 
 	kvmmu::Vm *cxx() { return reinterpret_cast<kvmmu::Vm *>(vm_); }
@@ -77,9 +66,6 @@ protected:
 
 	uint8_t *host(uint64_t hva) { return static_cast<uint8_t *>(kvmmu_host_mm_page(mm_, hva)); }
 
-	kvmmu_host_mm *mm_ = nullptr;
-	kvmmu_vm *vm_ = nullptr;
-	long refs_ = 0;
 	uint64_t lim_ = 0;
 };
 
