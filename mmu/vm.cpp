@@ -215,12 +215,7 @@ Result<void> Vm::unmap(Gpa gpa, u64 size)
 	const u64 start = gpa.raw(), end = start + size;
 	Memslots::ReadSection rs(slots_);
 	WriteGuard g(mmu_lock_);
-	rs.set().for_each_hva_overlap(Hva(0), Hva(~u64(0)), [&](const Memslot &s) {
-		const u64 a = max(start, to_gpa(s.base_gfn()).raw());
-		const u64 b = min(end, to_gpa(s.end_gfn()).raw());
-		if (a < b)
-			zap_gpa(a, b, true);
-	});
+	for_each_slot_part(rs.set(), start, end, [&](u64 a, u64 b) { zap_gpa(a, b, true); });
 	return {};
 }
 
@@ -234,11 +229,7 @@ Result<void> Vm::write_protect(Gpa gpa, u64 size, bool may_yield)
 	Memslots::ReadSection rs(slots_); // only slots map anything (see unmap())
 	WriteGuard g(mmu_lock_);
 	HostPageSink dirty; // write access ends: hand over what was written
-	rs.set().for_each_hva_overlap(Hva(0), Hva(~u64(0)), [&](const Memslot &s) {
-		const u64 a0 = max(start, to_gpa(s.base_gfn()).raw());
-		const u64 b0 = min(end, to_gpa(s.end_gfn()).raw());
-		if (a0 >= b0)
-			return;
+	for_each_slot_part(rs.set(), start, end, [&](u64 a0, u64 b0) {
 		in_pieces(a0, b0, may_yield, [&](u64 a, u64 b) {
 			auto r = pt_->wrprotect(a, b - a, &dirty);
 			(void)r; // the range was checked above
@@ -528,9 +519,7 @@ void Vm::release()
 		released_.store(true);
 		// Leaves lie inside slots (retiring ones included), piece by piece;
 		// then one walk for anything else, which finds nothing to visit.
-		rs.set().for_each_hva_overlap(Hva(0), Hva(~u64(0)), [&](const Memslot &s) {
-			zap_gpa(to_gpa(s.base_gfn()).raw(), to_gpa(s.end_gfn()).raw(), true);
-		});
+		for_each_slot_part(rs.set(), 0, ~u64(0), [&](u64 a, u64 b) { zap_gpa(a, b, true); });
 		HostPageSink sink;
 		zap_checked(0, Pt::kIaLimit, sink);
 		counters_.pages_unmapped.fetch_add(sink.pages, Order::relaxed);

@@ -234,6 +234,9 @@ private:
 	static bool block_fits(const Memslot &slot, Gpa gpa, Hva hva, u64 size);
 	unsigned pick_level(const Memslot &slot, Gpa gpa, Hva hva, const PfnInfo &p, bool logging);
 	template <class Fn> void in_pieces(u64 start, u64 end, bool may_yield, Fn &&fn);
+	// Calls fn(a, b) for each slot's part [a, b) of the guest range
+	// [start, end), retiring slots included: where anything can be mapped.
+	template <class Fn> static void for_each_slot_part(const MemslotSet &set, u64 start, u64 end, Fn &&fn);
 	void zap_hva(const MemslotSet &set, Hva start, Hva end, bool may_yield);
 	void zap_gpa(u64 start, u64 end, bool may_yield);
 	void zap_checked(u64 ia, u64 size, pgt::LeafSink &sink);
@@ -298,6 +301,17 @@ Result<VmListener *> Vm::attach_listener(const ListenerKey &key, Make &&make)
 	l->next_ = listeners_.load(Order::relaxed);
 	listeners_.store(l, Order::release);
 	return l;
+}
+
+template <class Fn>
+void Vm::for_each_slot_part(const MemslotSet &set, u64 start, u64 end, Fn &&fn)
+{
+	set.for_each_hva_overlap(Hva(0), Hva(~u64(0)), [&](const Memslot &s) {
+		const u64 a = max(start, to_gpa(s.base_gfn()).raw());
+		const u64 b = min(end, to_gpa(s.end_gfn()).raw());
+		if (a < b)
+			fn(a, b);
+	});
 }
 
 template <class Fn>
